@@ -1,0 +1,55 @@
+// backend: the narrow interface between the loop and whatever performs I/O. Three verbs and a
+// wakeup; everything else (which opcodes exist, readiness, workers, timers) is the backend's own
+// business. Every method but wake() runs on the owner thread.
+#pragma once
+
+#include <couring/op.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace couring {
+
+enum class backend_kind : std::uint8_t { io_uring, thread_pool };
+
+const char* backend_name(backend_kind k) noexcept;
+
+// Counters a backend keeps per request kind (indexed like `request`).
+struct backend_stats {
+  std::array<std::uint64_t, request_kinds> submitted{};
+  std::array<std::uint64_t, request_kinds> fallbacks{};  // io_uring: ops the kernel lacks, run by the pool
+  std::uint64_t enters = 0;                              // io_uring_enter / epoll_wait calls
+  std::uint64_t cq_overflows = 0;                        // times the kernel reported CQ overflow
+  std::uint64_t pool_parked = 0;                         // ops that waited for room in a full pool queue
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  // Takes ownership of `op` until it completes. May defer the actual submission to wait().
+  virtual void submit(op_base& op) noexcept = 0;
+
+  // Asks for `op` to finish early. Its completion still arrives exactly once, through the normal
+  // path, with -ECANCELED or with its real result if it finished first. A no-op if it already did.
+  virtual void cancel(op_base& op) noexcept = 0;
+
+  // Cancels every op in flight (shutdown). New submissions keep working.
+  virtual void cancel_all() noexcept = 0;
+
+  // Flushes submissions and hands every available completion to the owner scheduler. With
+  // `block`, first sleeps until at least one completion, timer expiry or wake() arrives.
+  virtual void wait(bool block) noexcept = 0;
+
+  // Any thread: makes a blocked wait() return.
+  virtual void wake() noexcept = 0;
+
+  virtual backend_kind kind() const noexcept = 0;
+  const backend_stats& stats() const noexcept { return stats_; }
+
+ protected:
+  backend_stats stats_;
+};
+
+}  // namespace couring

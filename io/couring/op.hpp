@@ -1,0 +1,81 @@
+// op_base: the state of one submitted operation. It lives inside the awaitable, hence inside the
+// awaiting coroutine's frame: submitting an op allocates nothing. The kernel or a worker may point
+// at it until it completes, so it never moves.
+//
+// Life of an op (the protocol every backend follows):
+//   idle --submit--> submitted --backend posts it to the owner scheduler--> completed --run--> resumed
+// A backend completes an op exactly once, by setting `res` and handing it to its owner scheduler
+// (never by resuming it). cancel() only asks; the answer still arrives as that one completion.
+#pragma once
+
+#include <couring/request.hpp>
+#include <couring/scheduler.hpp>
+#include <couring/work_item.hpp>
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+
+namespace couring {
+
+enum class op_state : std::uint8_t {
+  idle,       // not submitted (or completed before submission: validation error, zero-length I/O)
+  submitted,  // a backend owns it
+  completed,  // the result is final; the owner scheduler will resume (or has resumed) the waiter
+};
+
+// Why an op was asked to stop; a -ECANCELED completion caused by a deadline becomes -ETIMEDOUT.
+enum class cancel_reason : std::uint8_t { none, requested, timed_out };
+
+struct op_base : work_item {
+  explicit op_base(const request& r) noexcept : work_item(&op_base::run_completion), req(r) {}
+  op_base(const op_base&) = delete;
+  op_base& operator=(const op_base&) = delete;
+
+  // Marks the op completed with `r` before it was ever submitted.
+  void complete_inline(int r) noexcept {
+    res = r;
+    state = op_state::completed;
+  }
+
+  request req;
+  std::int32_t res = 0;
+  op_state state = op_state::idle;
+  cancel_reason cancel = cancel_reason::none;
+  std::uint16_t ioprio = 0;            // IOPRIO_PRIO_VALUE(class, level); 0 = the thread's default
+  std::coroutine_handle<> waiter;      // resumed by the owner scheduler, nowhere else
+  scheduler* owner = nullptr;
+
+  // Backend-private state: only the backend currently holding the op reads or writes these.
+  op_base* link_prev = nullptr;        // intrusive lists (pool queues, readiness waiters)
+  op_base* link_next = nullptr;
+  std::uint32_t backend_index = 0;     // pool: timer heap slot; uring: unused
+  std::uint32_t backend_events = 0;    // pool: readiness interest
+  std::uint8_t backend_route = 0;      // which path the backend chose
+  std::uint8_t cqes_expected = 0;      // uring: CQEs still to come before the op may resume
+  std::atomic<std::uint8_t> worker_state{0};  // pool: queued/running/done, shared with workers
+
+ private:
+  // Runs on the owner thread: the only place an op's waiter is resumed.
+  static void run_completion(work_item& w) noexcept {
+    auto& op = static_cast<op_base&>(w);
+    op.state = op_state::completed;
+    op.owner->op_completed();
+    op.waiter.resume();
+  }
+};
+
+// Backends call this on the owner thread to finish an op with its final result.
+inline void complete(op_base& op, int res) noexcept {
+  op.res = res;
+  op.state = op_state::completed;
+  op.owner->post(op);
+}
+
+// Workers call this from any thread: the op travels through the owner's remote queue.
+inline void complete_from_worker(op_base& op, int res) noexcept {
+  op.res = res;  // published by remote_queue::push's seq_cst CAS, read after drain's acquire
+  op.owner->post_remote(op);
+}
+
+}  // namespace couring

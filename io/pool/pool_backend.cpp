@@ -1,0 +1,180 @@
+#include "pool_backend.hpp"
+
+#include "exec.hpp"
+
+#include <couring/assert.hpp>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <new>
+#include <variant>
+#include <system_error>
+
+namespace couring::pool {
+namespace {
+
+// Where an op currently is, kept in op_base::backend_route.
+enum : std::uint8_t { at_none = 0, at_readiness, at_timers };
+
+std::int64_t monotonic_now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t deadline_ns(const timeout_req& t) noexcept {
+  if (t.when.tv_sec >= INT64_MAX / 1'000'000'000) return INT64_MAX;
+  return t.when.tv_sec * 1'000'000'000 + t.when.tv_nsec;
+}
+
+unique_fd make_fd(int fd, const char* what) {
+  if (fd < 0) throw std::system_error(errno, std::system_category(), what);
+  return unique_fd(fd);
+}
+
+}  // namespace
+
+pool_backend::pool_backend(scheduler& owner, worker_pool& workers)
+    : epoll_fd_(make_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
+      wake_fd_(make_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")),
+      readiness_(epoll_fd_.get()),
+      workers_(owner, workers) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: stays readable until wait() drains the counter
+  ev.data.fd = wake_fd_.get();
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) < 0)
+    throw std::system_error(errno, std::system_category(), "epoll_ctl(eventfd)");
+}
+
+pool_backend::~pool_backend() {
+  COURING_ASSERT(workers_.parked() == 0 && readiness_.waiting() == 0 && timers_.empty(),
+                 "the thread-pool backend was destroyed with ops in flight");
+}
+
+void pool_backend::submit(op_base& op) noexcept {
+  ++stats_.submitted[op.req.index()];
+  op.backend_route = at_none;
+  plan p = plan_for(op.req);
+  switch (p.how) {
+    case route::immediate:
+      complete(op, p.res);
+      return;
+    case route::readiness:
+      if (int r = readiness_.watch(op, p.fd, p.events); r < 0) {
+        // epoll refuses some fds that read/write can still serve (e.g. /dev/null): block instead.
+        if (r == -EPERM) to_workers(op); else complete(op, r);
+        return;
+      }
+      op.backend_route = at_readiness;
+      return;
+    case route::worker:
+      to_workers(op);
+      return;
+    case route::timer:
+      try {
+        timers_.push(op, deadline_ns(std::get<timeout_req>(op.req)));
+        op.backend_route = at_timers;
+      } catch (const std::bad_alloc&) {
+        complete(op, -ENOMEM);
+      }
+      return;
+  }
+}
+
+void pool_backend::to_workers(op_base& op) noexcept {
+  if (workers_.submit(op)) ++stats_.pool_parked;
+}
+
+void pool_backend::cancel_op(op_base& op) noexcept {
+  if (workers_.owns(op)) {
+    // POSIX-AIO: a waiting op is dequeued (AIO_CANCELED); a running one delivers its real
+    // result (AIO_NOTCANCELED); a finished one is already on its way (AIO_ALLDONE).
+    if (!workers_.cancel(op)) return;
+  } else if (op.backend_route == at_readiness) {
+    readiness_.unwatch(op);
+  } else if (op.backend_route == at_timers) {
+    timers_.remove(op);
+  } else {
+    return;
+  }
+  op.backend_route = at_none;
+  complete(op, -ECANCELED);
+}
+
+void pool_backend::cancel(op_base& op) noexcept {
+  if (op.state != op_state::submitted) return;  // completed, possibly not yet resumed
+  cancel_op(op);
+}
+
+void pool_backend::cancel_all() noexcept {
+  workers_.cancel_all([](op_base& op) {
+    op.backend_route = at_none;
+    complete(op, -ECANCELED);
+  });
+  while (!timers_.empty()) cancel_op(timers_.top());
+  readiness_.for_each_waiter([this](op_base& op) { cancel_op(op); });
+  // Ops a worker is running finish with their real result; drain() waits for them.
+}
+
+void pool_backend::expire_timers() noexcept {
+  if (timers_.empty()) return;
+  std::int64_t now = monotonic_now_ns();
+  while (!timers_.empty() && timers_.next_deadline() <= now) {
+    op_base& op = timers_.top();
+    timers_.remove(op);
+    op.backend_route = at_none;
+    complete(op, -ETIME);
+  }
+}
+
+void pool_backend::wait(bool block) noexcept {
+  expire_timers();
+  timespec timeout{0, 0};
+  const timespec* timeout_ptr = &timeout;
+  if (block) {
+    if (timers_.empty()) {
+      timeout_ptr = nullptr;  // nothing scheduled: sleep until an fd or a wakeup
+    } else {
+      std::int64_t delta = timers_.next_deadline() - monotonic_now_ns();
+      if (delta > 0) timeout = {static_cast<time_t>(delta / 1'000'000'000), static_cast<long>(delta % 1'000'000'000)};
+    }
+  }
+  constexpr int max_events = 256;
+  epoll_event events[max_events];
+  ++stats_.enters;
+  // epoll_pwait2 takes nanoseconds (timers stay precise); epoll_wait's milliseconds are the
+  // fallback on kernels before 5.11, rounded up so a timer never fires early.
+  int n = ::epoll_pwait2(epoll_fd_.get(), events, max_events, timeout_ptr, nullptr);
+  if (n < 0 && errno == ENOSYS) {
+    int ms = timeout_ptr ? static_cast<int>(timeout.tv_sec * 1000 + (timeout.tv_nsec + 999'999) / 1'000'000) : -1;
+    n = ::epoll_wait(epoll_fd_.get(), events, max_events, ms);
+  }
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wake_fd_.get()) {
+      std::uint64_t drained;
+      [[maybe_unused]] ssize_t r = ::read(fd, &drained, sizeof drained);
+      continue;
+    }
+    readiness_.dispatch(
+        fd, events[i].events,
+        [](op_base& op, std::uint32_t revents) { return retry_when_ready(op.req, revents); },
+        [](op_base& op, int res) {
+          op.backend_route = at_none;
+          complete(op, res);
+        });
+  }
+  expire_timers();
+}
+
+void pool_backend::wake() noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+}  // namespace couring::pool

@@ -1,0 +1,172 @@
+#include "worker_pool.hpp"
+
+#include "exec.hpp"
+
+#include <couring/assert.hpp>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+
+namespace couring::pool {
+namespace {
+
+// op_base::worker_state values; written under the pool mutex, read by cancel() under it too.
+enum : std::uint8_t { state_queued = 1, state_running = 2, state_done = 3 };
+
+}  // namespace
+
+worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
+    : capacity_(std::max<std::size_t>(queue_capacity, 1)) {
+  threads = std::max(threads, 1u);
+  // Workers never take process signals: they belong to the shards' signalfds and user handlers.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker_main(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+worker_pool::~worker_pool() {
+  {
+    std::lock_guard lock(mutex_);
+    COURING_ASSERT(queued_ == 0, "the worker pool was destroyed with ops still queued");
+    stopping_ = true;
+  }
+  work_available_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {
+  unsigned cls = ioprio >> 13;
+  unsigned level = ioprio & 7u;
+  if (cls < 1 || cls > 3) return 8 + 4;  // no class given: best-effort, level 4
+  return (cls - 1) * 8 + level;
+}
+
+bool worker_pool::try_enqueue(op_base& op) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    if (queued_ >= capacity_) return false;
+    fifo& q = queues_[slot_of(op.ioprio)];
+    op.link_next = nullptr;
+    op.link_prev = q.tail;
+    if (q.tail) q.tail->link_next = &op; else q.head = &op;
+    q.tail = &op;
+    op.worker_state.store(state_queued, std::memory_order_relaxed);
+    ++queued_;
+    high_water_ = std::max(high_water_, queued_);
+  }
+  work_available_.notify_one();
+  return true;
+}
+
+void worker_pool::unlink_locked(op_base& op) noexcept {
+  fifo& q = queues_[slot_of(op.ioprio)];
+  if (op.link_prev) op.link_prev->link_next = op.link_next; else q.head = op.link_next;
+  if (op.link_next) op.link_next->link_prev = op.link_prev; else q.tail = op.link_prev;
+  op.link_prev = op.link_next = nullptr;
+  --queued_;
+}
+
+op_base* worker_pool::pop_locked() noexcept {
+  for (fifo& q : queues_) {
+    if (q.head) {
+      op_base* op = q.head;
+      unlink_locked(*op);
+      return op;
+    }
+  }
+  return nullptr;
+}
+
+worker_pool::cancel_outcome worker_pool::cancel(op_base& op) noexcept {
+  cancel_outcome outcome;
+  {
+    std::lock_guard lock(mutex_);
+    switch (op.worker_state.load(std::memory_order_relaxed)) {
+      case state_queued:
+        unlink_locked(op);
+        op.worker_state.store(state_done, std::memory_order_relaxed);
+        post_space_waiters_locked();
+        outcome = cancel_outcome::dequeued;
+        break;
+      case state_running: outcome = cancel_outcome::running; break;
+      default: outcome = cancel_outcome::already_done; break;
+    }
+  }
+  return outcome;
+}
+
+void worker_pool::post_space_waiters_locked() noexcept {
+  // Posting under the lock is what lets forget_space_request() promise "no post after this";
+  // post_remote is lock-free, so no lock order is created.
+  for (auto& w : space_waiters_) w.owner->post_remote(*w.item);
+  space_waiters_.clear();
+}
+
+void worker_pool::notify_when_space(scheduler& owner, work_item& item) noexcept {
+  std::lock_guard lock(mutex_);
+  if (queued_ < capacity_) {
+    owner.post_remote(item);  // room was made meanwhile
+    return;
+  }
+  try {
+    space_waiters_.push_back({&owner, &item});
+  } catch (...) {
+    owner.post_remote(item);  // cannot record the wait: let the owner retry at once instead
+  }
+}
+
+void worker_pool::forget_space_request(work_item& item) noexcept {
+  std::lock_guard lock(mutex_);
+  std::erase_if(space_waiters_, [&item](const space_waiter& w) { return w.item == &item; });
+}
+
+std::vector<op_base*> worker_pool::take_all_of_locked(const scheduler& owner) {
+  std::vector<op_base*> taken;
+  for (fifo& q : queues_) {
+    for (op_base* op = q.head; op;) {
+      op_base* next = op->link_next;
+      if (op->owner == &owner) {
+        unlink_locked(*op);
+        op->worker_state.store(state_done, std::memory_order_relaxed);
+        taken.push_back(op);
+      }
+      op = next;
+    }
+  }
+  return taken;
+}
+
+std::size_t worker_pool::high_water() const noexcept {
+  std::lock_guard lock(mutex_);
+  return high_water_;
+}
+
+void worker_pool::worker_main() noexcept {
+  for (;;) {
+    op_base* op;
+    {
+      std::unique_lock lock(mutex_);
+      work_available_.wait(lock, [this] { return stopping_ || queued_ > 0; });
+      if (queued_ == 0) return;  // stopping and nothing left
+      op = pop_locked();
+      op->worker_state.store(state_running, std::memory_order_relaxed);
+      post_space_waiters_locked();
+    }
+
+    int res = exec_blocking(op->req);
+
+    {
+      std::lock_guard lock(mutex_);
+      op->worker_state.store(state_done, std::memory_order_relaxed);
+    }
+    // The op may be resumed and destroyed as soon as it is pushed: touch nothing of it afterwards.
+    complete_from_worker(*op, res);
+  }
+}
+
+}  // namespace couring::pool

@@ -1,0 +1,98 @@
+// worker_pool: the POSIX-AIO emulation's threads. A fixed number of workers take queued ops,
+// highest priority first, and run each as one blocking syscall. The queue is bounded: a full
+// queue refuses an op and the submitting backend keeps it parked (it lives in its coroutine
+// frame, so parking costs no memory) until notify_when_space() tells it room was made.
+//
+// Threads: enqueue/cancel/notify are called by shard threads; workers complete ops through the
+// op owner's remote queue, never by resuming them.
+#pragma once
+
+#include <couring/op.hpp>
+#include <couring/work_item.hpp>
+
+#include <array>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace couring::pool {
+
+class worker_pool {
+ public:
+  worker_pool(unsigned threads, std::size_t queue_capacity);
+  ~worker_pool();
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+
+  // False when the queue is full; the op is untouched and still the caller's.
+  bool try_enqueue(op_base& op) noexcept;
+
+  enum class cancel_outcome {
+    dequeued,     // AIO_CANCELED: it will never run; the caller completes it with -ECANCELED
+    running,      // AIO_NOTCANCELED: a worker is in its syscall; its real result will arrive
+    already_done  // AIO_ALLDONE: its completion is on the way to the owner
+  };
+  cancel_outcome cancel(op_base& op) noexcept;
+
+  // Posts `item` to `owner` (once) when a queued op leaves the queue. Used for back-pressure.
+  void notify_when_space(scheduler& owner, work_item& item) noexcept;
+  // Withdraws a notify_when_space() request that has not fired.
+  void forget_space_request(work_item& item) noexcept;
+
+  // Shutdown: removes every queued op owned by `owner` and calls `fn(op)` for each, on the
+  // caller's thread, after the lock is released.
+  template <class Fn>
+  void dequeue_all_of(const scheduler& owner, Fn&& fn);
+
+  unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }
+  std::size_t capacity() const noexcept { return capacity_; }
+  // The largest queue length ever seen: a test reads it to prove the bound held.
+  std::size_t high_water() const noexcept;
+
+ private:
+  // 3 classes (real-time, best-effort, idle) x 8 levels; ioprio 0 means best-effort level 4,
+  // which is what Linux gives a thread at nice 0.
+  static constexpr std::size_t priority_slots = 24;
+  static std::size_t slot_of(std::uint16_t ioprio) noexcept;
+
+  struct fifo {
+    op_base* head = nullptr;
+    op_base* tail = nullptr;
+  };
+  struct space_waiter {
+    scheduler* owner;
+    work_item* item;
+  };
+
+  void worker_main() noexcept;
+  op_base* pop_locked() noexcept;
+  void unlink_locked(op_base& op) noexcept;
+  void post_space_waiters_locked() noexcept;
+
+  std::vector<op_base*> take_all_of_locked(const scheduler& owner);
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_available_;
+  std::array<fifo, priority_slots> queues_{};
+  std::size_t queued_ = 0;
+  std::size_t high_water_ = 0;
+  std::size_t capacity_;
+  bool stopping_ = false;
+  std::vector<space_waiter> space_waiters_;
+  std::vector<std::thread> threads_;
+};
+
+template <class Fn>
+void worker_pool::dequeue_all_of(const scheduler& owner, Fn&& fn) {
+  std::vector<op_base*> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken = take_all_of_locked(owner);
+  }
+  for (op_base* op : taken) fn(*op);
+}
+
+}  // namespace couring::pool

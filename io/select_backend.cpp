@@ -1,0 +1,139 @@
+#include "select_backend.hpp"
+
+#include "pool/pool_backend.hpp"
+
+#include <couring/errors.hpp>
+#include <couring/log.hpp>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <variant>
+#include <system_error>
+
+#if COURING_HAVE_IO_URING
+#include "uring/uring_backend.hpp"
+#endif
+
+namespace couring {
+namespace {
+
+// What an io_uring_setup errno usually means on a real machine; the log line carries it so the
+// user knows what to change.
+std::string hint_for(int err) {
+  int disabled = 0;
+  if (std::ifstream sysctl("/proc/sys/kernel/io_uring_disabled"); sysctl) sysctl >> disabled;
+  if (disabled == 2) return "kernel.io_uring_disabled=2";
+  if (disabled == 1 && err == EPERM) return "kernel.io_uring_disabled=1 and this process is not in io_uring_group";
+  switch (err) {
+    case EPERM: return "denied by a seccomp profile?";
+    case ENOSYS: return "kernel without io_uring, or denied by a seccomp profile?";
+    case ENOMEM: return "RLIMIT_MEMLOCK too small? kernels before 5.12 charge ring memory to it";
+    case EINVAL: return "kernel rejected every ring setup tried";
+    default: return {};
+  }
+}
+
+std::string describe_failure(const std::system_error& e) {
+  std::string what = e.what();
+  if (e.code().category() == std::system_category()) {
+    std::string hint = hint_for(e.code().value());
+    if (!hint.empty()) what += " \u2014 " + hint;
+  }
+  return what;
+}
+
+// The line is logged once per distinct choice in a process: tests and tools create many runtimes.
+void log_choice_once(const std::string& line) {
+  static std::mutex m;
+  static std::string last;
+  std::lock_guard lock(m);
+  if (line == last) return;
+  last = line;
+  detail::log_notice(line);
+}
+
+#if COURING_HAVE_IO_URING
+uring::uring_options uring_options_from(const runtime_config& config, unsigned sq_entries) {
+  uring::uring_options o;
+  o.ring.sq_entries = sq_entries;
+  o.ring.cq_entries = config.cq_entries;
+  for (const std::string& name : config.uring_hidden_requests) {
+    bool known = name == "all";
+    for (std::size_t k = 0; k < request_kinds; ++k) {
+      if (name == "all" || name == request_name(k)) {
+        o.hidden.set(k);
+        known = true;
+      }
+    }
+    if (!known) throw std::invalid_argument("unknown request kind to emulate: \"" + name + "\"");
+  }
+  return o;
+}
+
+std::unique_ptr<uring::uring_backend> try_uring(scheduler& owner, pool::worker_pool& workers,
+                                                const runtime_config& config) {
+  // A ring too big for RLIMIT_MEMLOCK (kernels before 5.12) may fit when smaller.
+  for (unsigned entries = config.sq_entries;; entries /= 4) {
+    try {
+      return std::make_unique<uring::uring_backend>(owner, workers, uring_options_from(config, entries));
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::not_enough_memory || entries <= 16) throw;
+    }
+  }
+}
+
+std::string emulated_kinds(const uring::uring_backend& b) {
+  std::string list;
+  for (std::size_t k = 0; k < request_kinds; ++k) {
+    if (b.native(k)) continue;
+    if (!list.empty()) list += ',';
+    list += request_name(k);
+  }
+  return list.empty() ? "none" : list;
+}
+#endif
+
+backend_selection thread_pool_selection(scheduler& owner, pool::worker_pool& workers, std::string reason) {
+  return {std::make_unique<pool::pool_backend>(owner, workers), std::move(reason)};
+}
+
+}  // namespace
+
+bool io_uring_compiled_in() noexcept { return COURING_HAVE_IO_URING != 0; }
+
+backend_selection select_backend(scheduler& owner, pool::worker_pool& workers, const runtime_config& config) {
+  if (config.backend == backend_choice::thread_pool) {
+    auto s = thread_pool_selection(owner, workers, "thread pool requested");
+    log_choice_once("using the thread-pool backend (requested)");
+    return s;
+  }
+#if COURING_HAVE_IO_URING
+  try {
+    auto b = try_uring(owner, workers, config);
+    std::string reason = fmt::format("io_uring available (ring: {}; emulated request kinds: {})", b->describe(),
+                                     emulated_kinds(*b));
+    log_choice_once(fmt::format("using the io_uring backend (ring: {}; emulated: {})", b->describe(), emulated_kinds(*b)));
+    return {std::move(b), std::move(reason)};
+  } catch (const std::system_error& e) {
+    std::string why = describe_failure(e);
+    if (config.backend == backend_choice::io_uring)
+      throw std::system_error(make_error_code(error::backend_unavailable), "io_uring was requested but " + why);
+    auto s = thread_pool_selection(owner, workers, "io_uring unavailable (" + why + ")");
+    log_choice_once(fmt::format("io_uring unavailable ({}); using the thread-pool backend", why));
+    return s;
+  }
+#else
+  if (config.backend == backend_choice::io_uring)
+    throw std::system_error(make_error_code(error::backend_unavailable),
+                            "io_uring was requested but couring was built without liburing");
+  auto s = thread_pool_selection(owner, workers, "built without liburing");
+  log_choice_once("built without liburing; using the thread-pool backend");
+  return s;
+#endif
+}
+
+}  // namespace couring

@@ -1,0 +1,255 @@
+#include "uring_backend.hpp"
+
+#include "prep.hpp"
+
+#include "../pool/exec.hpp"
+
+#include <couring/assert.hpp>
+#include <couring/errors.hpp>
+#include <couring/log.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+namespace couring::uring {
+namespace {
+
+// Fallback route kept in op_base::backend_route (worker routes belong to worker_submitter).
+enum : std::uint8_t { route_native = 0, route_fallback_poll = 1 };
+
+// The ops the backend itself depends on: the wakeup read, readiness for emulated ops, timeouts
+// and cancellation. A kernel without them (before 5.5) gets the thread-pool backend instead.
+constexpr std::pair<int, const char*> required_ops[] = {
+    {IORING_OP_NOP, "IORING_OP_NOP"},         {IORING_OP_READV, "IORING_OP_READV"},
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"}, {IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT (Linux 5.4)"},
+    {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL (Linux 5.5)"},
+};
+
+[[noreturn]] void unusable(const std::string& why) {
+  throw std::system_error(make_error_code(error::backend_unavailable), why);
+}
+
+template <std::size_t... I>
+std::array<int, request_kinds> opcodes_of_all(std::index_sequence<I...>) {
+  return {opcode_of(request(std::in_place_index<I>))...};
+}
+
+std::uint64_t user_data_of(op_base& op, std::uintptr_t tag) noexcept {
+  return reinterpret_cast<std::uintptr_t>(&op) | tag;
+}
+
+}  // namespace
+
+uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const uring_options& options)
+    : ring_(options.ring), workers_(owner, workers) {
+  if (!(ring_.features() & IORING_FEAT_NODROP))
+    unusable("kernel io_uring may drop completions on CQ overflow (no IORING_FEAT_NODROP, Linux < 5.5)");
+  std::bitset<256> kernel_ops = ring_.probe_opcodes();
+  if (kernel_ops.none()) unusable("kernel io_uring has no opcode probe (Linux < 5.6)");
+  for (auto [op, name] : required_ops) {
+    if (!kernel_ops.test(static_cast<std::size_t>(op))) unusable(fmt::format("kernel io_uring lacks {}", name));
+  }
+  auto opcodes = opcodes_of_all(std::make_index_sequence<request_kinds>{});
+  for (std::size_t k = 0; k < request_kinds; ++k) {
+    // Timeouts cannot be emulated on this backend (the loop keeps no timers of its own); they
+    // are a required opcode, so hiding them is ignored.
+    bool hideable = opcodes[k] != IORING_OP_TIMEOUT;
+    native_[k] = kernel_ops.test(static_cast<std::size_t>(opcodes[k])) && !(hideable && options.hidden.test(k));
+  }
+
+  int fd = ::eventfd(0, EFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "eventfd");
+  wake_fd_.reset(fd);
+  arm_wakeup();
+}
+
+uring_backend::~uring_backend() {
+  COURING_ASSERT(workers_.parked() == 0, "the io_uring backend was destroyed with ops in flight");
+  // The wakeup read is still armed; ring_'s destructor (io_uring_queue_exit) cancels it, and
+  // runs while this object's storage, which the read points into, still exists.
+}
+
+io_uring_sqe* uring_backend::next_sqe() noexcept {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+  while (!sqe) {
+    // SQ full: hand what we have to the kernel and take a fresh slot. Nothing is lost.
+    flush();
+    sqe = io_uring_get_sqe(ring_.get());
+  }
+  return sqe;
+}
+
+void uring_backend::flush() noexcept {
+  for (;;) {
+    int r = io_uring_submit(ring_.get());
+    ++stats_.enters;
+    if (r >= 0 || r == -EINTR) return;
+    if (r == -EBUSY || r == -EAGAIN) {
+      // The kernel wants its completion backlog reaped before it accepts more.
+      reap();
+      continue;
+    }
+    detail::log_error(fmt::format("io_uring_submit failed: {}", std::system_category().message(-r)));
+    return;
+  }
+}
+
+void uring_backend::submit(op_base& op) noexcept {
+  const std::size_t kind = op.req.index();
+  ++stats_.submitted[kind];
+  if (!native_[kind]) {
+    ++stats_.fallbacks[kind];
+    fallback(op);
+    return;
+  }
+  op.backend_route = route_native;
+  io_uring_sqe* sqe = next_sqe();
+  prep(sqe, op.req, op.ioprio);
+  io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+}
+
+void uring_backend::fallback(op_base& op) noexcept {
+  pool::plan p = pool::plan_for(op.req);
+  switch (p.how) {
+    case pool::route::immediate:
+      complete(op, p.res);
+      return;
+    case pool::route::readiness:
+      op.backend_route = route_fallback_poll;
+      op.backend_index = static_cast<std::uint32_t>(p.fd);
+      op.backend_events = p.events;
+      arm_fallback_poll(op);
+      return;
+    case pool::route::worker:
+      if (workers_.submit(op)) ++stats_.pool_parked;
+      return;
+    case pool::route::timer:
+      // Timeouts are a required opcode, so they are always native.
+      COURING_ASSERT(false, "a timeout reached the io_uring fallback");
+      complete(op, -EOPNOTSUPP);
+      return;
+  }
+}
+
+void uring_backend::arm_fallback_poll(op_base& op) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_poll_add(sqe, static_cast<int>(op.backend_index), op.backend_events);
+  io_uring_sqe_set_data64(sqe, user_data_of(op, tag_fallback_poll));
+}
+
+void uring_backend::on_fallback_ready(op_base& op, int res) noexcept {
+  if (res < 0) {  // -ECANCELED after cancel(), or the fd was bad
+    complete(op, res);
+    return;
+  }
+  int r = pool::retry_when_ready(op.req, static_cast<std::uint32_t>(res));
+  if (r == -EAGAIN) {
+    arm_fallback_poll(op);  // someone else consumed the readiness; wait again
+    return;
+  }
+  complete(op, r);
+}
+
+void uring_backend::prep_cancel(std::uint64_t target, int flags) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_cancel64(sqe, target, flags);
+  io_uring_sqe_set_data64(sqe, 0);  // its own CQE only says whether it found the target
+}
+
+void uring_backend::cancel(op_base& op) noexcept {
+  if (op.state != op_state::submitted) return;
+  if (workers_.owns(op)) {
+    if (workers_.cancel(op)) complete(op, -ECANCELED);
+    return;
+  }
+  // The op resumes only on its own CQE (-ECANCELED, or its real result if it won the race), so
+  // the kernel is done with its buffers by then.
+  prep_cancel(user_data_of(op, op.backend_route == route_fallback_poll ? tag_fallback_poll : tag_op), 0);
+}
+
+void uring_backend::cancel_all() noexcept {
+  workers_.cancel_all([](op_base& op) { complete(op, -ECANCELED); });
+  // Also cancels the wakeup read, which dispatch() re-arms.
+  prep_cancel(0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+}
+
+void uring_backend::arm_wakeup() noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_readv(sqe, wake_fd_.get(), &wake_iov_, 1, 0);
+  io_uring_sqe_set_data64(sqe, tag_wakeup);
+}
+
+void uring_backend::wake() noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
+  if (user_data == 0) return;  // a cancel request's own answer
+  if (user_data == tag_wakeup) {
+    arm_wakeup();
+    return;
+  }
+  auto& op = *reinterpret_cast<op_base*>(static_cast<std::uintptr_t>(user_data) & ~tag_mask);
+  switch (user_data & tag_mask) {
+    case tag_op:
+      complete(op, res);
+      return;
+    case tag_fallback_poll:
+      on_fallback_ready(op, res);
+      return;
+    default:
+      COURING_ASSERT(false, "a CQE carried an unknown user_data tag");
+  }
+}
+
+void uring_backend::reap() noexcept {
+  // CQEs are copied out and the CQ advanced before any is handled: handling may prepare SQEs,
+  // and a full SQ flushes, which may reap again; nothing may be seen twice.
+  struct completion {
+    std::uint64_t user_data;
+    int res;
+  };
+  constexpr unsigned batch_size = 128;
+  for (;;) {
+    completion batch[batch_size];
+    unsigned n = 0;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_.get(), head, cqe) {
+      batch[n++] = {cqe->user_data, cqe->res};
+      if (n == batch_size) break;
+    }
+    io_uring_cq_advance(ring_.get(), n);
+    for (unsigned i = 0; i < n; ++i) dispatch(batch[i].user_data, batch[i].res);
+    if (n == batch_size) continue;
+    if (io_uring_cq_has_overflow(ring_.get())) {
+      // NODROP kept the excess in the kernel; entering moves it into the CQ.
+      ++stats_.cq_overflows;
+      io_uring_get_events(ring_.get());
+      continue;
+    }
+    return;
+  }
+}
+
+void uring_backend::wait(bool block) noexcept {
+  int r;
+  if (block) {
+    r = io_uring_submit_and_wait(ring_.get(), 1);
+  } else {
+    r = io_uring_submit_and_get_events(ring_.get());
+  }
+  ++stats_.enters;
+  // EINTR (a signal), EBUSY/EAGAIN (backlog): reaping below is the remedy for all of them.
+  (void)r;
+  reap();
+}
+
+}  // namespace couring::uring

@@ -1,0 +1,71 @@
+// uring_backend: the io_uring backend. Ops become SQEs whose user_data is the op's address; all
+// SQEs of one loop iteration go to the kernel in one io_uring_enter, which also reaps. Requests
+// whose opcode the running kernel lacks (or that configuration hides) take the POSIX-AIO
+// emulation's routes instead: POLL_ADD on this ring for pollable fds, the shared workers for the
+// rest, with identical results, counted per request kind.
+#pragma once
+
+#include "ring.hpp"
+
+#include "../pool/worker_submitter.hpp"
+
+#include <couring/backend.hpp>
+#include <couring/unique_fd.hpp>
+
+#include <sys/uio.h>
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <string>
+
+namespace couring::uring {
+
+struct uring_options {
+  ring_options ring;
+  // Request kinds to run through the emulation even if the kernel has their opcode (tests use
+  // this to exercise the per-op fallback on a kernel that has every opcode).
+  std::bitset<request_kinds> hidden;
+};
+
+class uring_backend final : public backend {
+ public:
+  // Throws std::system_error when io_uring cannot be used here; what() names the cause.
+  uring_backend(scheduler& owner, pool::worker_pool& workers, const uring_options& options);
+  ~uring_backend() override;
+
+  void submit(op_base& op) noexcept override;
+  void cancel(op_base& op) noexcept override;
+  void cancel_all() noexcept override;
+  void wait(bool block) noexcept override;
+  void wake() noexcept override;
+  backend_kind kind() const noexcept override { return backend_kind::io_uring; }
+
+  // Whether the kernel executes this request kind natively (false: the emulation does).
+  bool native(std::size_t request_index) const noexcept { return native_[request_index]; }
+  std::string describe() const { return ring_.describe(); }
+
+ private:
+  // user_data is an op address (8-byte aligned) plus one of these tags in the low bits.
+  enum tag : std::uintptr_t { tag_op = 0, tag_fallback_poll = 1, tag_wakeup = 3 };
+  static constexpr std::uintptr_t tag_mask = 7;
+
+  io_uring_sqe* next_sqe() noexcept;
+  void flush() noexcept;
+  void reap() noexcept;
+  void dispatch(std::uint64_t user_data, int res) noexcept;
+  void arm_wakeup() noexcept;
+  void fallback(op_base& op) noexcept;
+  void arm_fallback_poll(op_base& op) noexcept;
+  void on_fallback_ready(op_base& op, int res) noexcept;
+  void prep_cancel(std::uint64_t target, int flags) noexcept;
+
+  ring ring_;
+  std::array<bool, request_kinds> native_{};
+  pool::worker_submitter workers_;
+  unique_fd wake_fd_;
+  std::uint64_t wake_value_ = 0;
+  iovec wake_iov_{&wake_value_, sizeof wake_value_};
+};
+
+}  // namespace couring::uring

@@ -1,0 +1,45 @@
+// runtime_config: everything a program may choose about the runtime, with defaults that suit a
+// small machine. Environment variables override the matching fields, so any program can be run
+// on either path without a rebuild:
+//   COURING_BACKEND=auto|io_uring|thread_pool    which backend
+//   COURING_URING_HIDE=read,openat,...|all       request kinds the io_uring backend emulates
+//   COURING_POOL_THREADS=N                       worker threads of the thread pool
+//   COURING_LOG=quiet                            silences the backend line
+#pragma once
+
+#include <couring/scheduler.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace couring {
+
+enum class backend_choice { automatic, io_uring, thread_pool };
+
+struct runtime_config {
+  backend_choice backend = backend_choice::automatic;
+
+  // io_uring
+  unsigned sq_entries = 256;
+  unsigned cq_entries = 0;  // 0: twice sq_entries
+  // Request kinds ("read", "openat", ... as request_name() spells them, or "all") that the
+  // io_uring backend runs through the emulation although the kernel has their opcode.
+  std::vector<std::string> uring_hidden_requests;
+
+  // Thread pool (used by the thread-pool backend, and by io_uring for opcodes the kernel lacks).
+  unsigned pool_threads = 0;                // 0: 4 per CPU the process may use, at least 8
+  std::size_t pool_queue_capacity = 4096;   // queued blocking ops; more wait, parked, at their shard
+
+  // Exceptions escaping detached tasks; empty: log and rethrow from run().
+  unhandled_exception_handler on_unhandled_exception;
+
+  // A closed peer then yields EPIPE instead of killing the process (set only if SIGPIPE is at its
+  // default disposition, so a program's own choice stands).
+  bool ignore_sigpipe = true;
+};
+
+// The config with environment overrides applied. Throws std::invalid_argument naming a bad value.
+runtime_config apply_environment(runtime_config config);
+
+}  // namespace couring

@@ -1,0 +1,124 @@
+// scheduler: one per thread that runs couring code (one per shard). It owns the ready queue and
+// is the only place that resumes coroutines: backends hand it completed ops, other threads hand it
+// work through its remote queue, and run_until() resumes them on the owner thread.
+#pragma once
+
+#include <couring/remote_queue.hpp>
+#include <couring/work_item.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <utility>
+
+namespace couring {
+
+class backend;
+
+// Receives exceptions that escape detached tasks. It runs on the scheduler's thread; if it throws,
+// the exception ends run() (that is what the default handler does after logging).
+using unhandled_exception_handler = std::function<void(std::exception_ptr)>;
+
+namespace detail {
+// A detached task's bookkeeping node, so that shutdown can find tasks still suspended.
+struct detached_node {
+  detached_node* prev = nullptr;
+  detached_node* next = nullptr;
+  void (*destroy)(detached_node&) noexcept = nullptr;
+};
+}  // namespace detail
+
+class scheduler {
+ public:
+  scheduler() noexcept;
+  ~scheduler();
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  // The scheduler whose loop runs on this thread, or nullptr outside couring threads.
+  static scheduler* current() noexcept;
+
+  void attach(backend& io) noexcept { io_ = &io; }
+  backend& io() const noexcept { return *io_; }
+
+  // Owner thread only: queues work to run in this loop iteration or the next.
+  void post(work_item& w) noexcept;
+  // Any thread: queues work and wakes the owner if it sleeps.
+  void post_remote(work_item& w) noexcept;
+
+  // Runs the loop on the calling thread until `done` becomes true or a detached task's exception
+  // reaches the default handler. The calling thread must be the one this scheduler is current on.
+  void run_until(const bool& done);
+
+  // Runs the loop until no op is in flight and nothing is ready: used by shutdown after the
+  // backend was told to cancel everything.
+  void drain();
+
+  bool on_owner_thread() const noexcept { return current() == this; }
+
+  // Makes run_until() return after the current iteration (owner thread).
+  void stop_loop() noexcept { loop_stop_ = true; }
+
+  // Shutdown mode: ops awaited from now on are not submitted; their coroutines stay suspended
+  // until shutdown destroys them, so no task can keep the runtime alive by retrying forever.
+  void set_stopping(bool on) noexcept { stopping_ = on; }
+  bool stopping() const noexcept { return stopping_; }
+
+  // Op accounting: shutdown waits for this to reach zero before the backend is torn down.
+  void op_submitted() noexcept { ++in_flight_; }
+  void op_completed() noexcept { --in_flight_; }
+  std::size_t ops_in_flight() const noexcept { return in_flight_; }
+
+  // Detached tasks register while alive; shutdown destroys those that can never finish.
+  void add_detached(detail::detached_node& n) noexcept;
+  void remove_detached(detail::detached_node& n) noexcept;
+  std::size_t detached_count() const noexcept { return detached_count_; }
+  void destroy_detached() noexcept;
+
+  void set_unhandled_exception_handler(unhandled_exception_handler h);
+  // Called by a detached task whose body threw. Runs the handler; if the handler throws, the
+  // exception is kept and run_until() returns so that run() can rethrow it.
+  void report_unhandled(std::exception_ptr e) noexcept;
+  std::exception_ptr take_fatal() noexcept { return std::exchange(fatal_, nullptr); }
+
+  // Loop statistics.
+  std::uint64_t iterations() const noexcept { return iterations_; }
+  std::uint64_t remote_wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class scheduler_scope;
+  void run_ready() noexcept;
+  void wait_for_events();
+
+  work_queue ready_;
+  remote_queue remote_;
+  // True while the owner is about to block or blocked in the backend; producers that see it
+  // wake the owner. seq_cst pairs with remote_queue::push (a Dekker-style handshake).
+  std::atomic<bool> sleeping_{false};
+  std::atomic<std::uint64_t> wakeups_{0};
+  backend* io_ = nullptr;
+  std::size_t in_flight_ = 0;
+  detail::detached_node* detached_ = nullptr;
+  std::size_t detached_count_ = 0;
+  unhandled_exception_handler on_unhandled_;
+  std::exception_ptr fatal_;
+  std::uint64_t iterations_ = 0;
+  bool loop_stop_ = false;
+  bool stopping_ = false;
+};
+
+// Makes a scheduler the current one of this thread for the scope's lifetime.
+class scheduler_scope {
+ public:
+  explicit scheduler_scope(scheduler& s) noexcept;
+  ~scheduler_scope();
+  scheduler_scope(const scheduler_scope&) = delete;
+  scheduler_scope& operator=(const scheduler_scope&) = delete;
+
+ private:
+  scheduler* previous_;
+};
+
+}  // namespace couring

@@ -1,0 +1,127 @@
+#include <couring/assert.hpp>
+#include <couring/backend.hpp>
+#include <couring/log.hpp>
+#include <couring/scheduler.hpp>
+
+#include <fmt/core.h>
+
+#include <exception>
+#include <stdexcept>
+#include <typeinfo>
+
+namespace couring {
+namespace {
+
+thread_local scheduler* current_scheduler = nullptr;
+
+// Logs and rethrows, so that run() ends with the first escaped exception instead of losing it.
+void default_unhandled(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    detail::log_error(fmt::format("exception escaped a detached task: {} ({})", ex.what(), typeid(ex).name()));
+  } catch (...) {
+    detail::log_error("a non-std exception escaped a detached task");
+  }
+  std::rethrow_exception(e);
+}
+
+}  // namespace
+
+scheduler::scheduler() noexcept = default;
+
+scheduler::~scheduler() {
+  COURING_ASSERT(in_flight_ == 0, "a scheduler was destroyed with ops in flight");
+}
+
+scheduler* scheduler::current() noexcept { return current_scheduler; }
+
+scheduler_scope::scheduler_scope(scheduler& s) noexcept : previous_(current_scheduler) { current_scheduler = &s; }
+scheduler_scope::~scheduler_scope() { current_scheduler = previous_; }
+
+void scheduler::post(work_item& w) noexcept {
+  COURING_ASSERT(on_owner_thread(), "post() from a thread that does not own the scheduler; use post_remote()");
+  ready_.push(w);
+}
+
+void scheduler::post_remote(work_item& w) noexcept {
+  remote_.push(w);
+  // Only the producer that flips the flag pays for the wakeup syscall: a burst costs one.
+  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    io_->wake();
+  }
+}
+
+void scheduler::run_ready() noexcept {
+  // Run what is ready now, not what these items make ready: their new submissions reach the
+  // kernel in the next wait, so one iteration batches them into one io_uring_enter.
+  work_queue batch;
+  batch.splice(ready_);
+  while (work_item* w = batch.pop()) w->run(*w);
+}
+
+void scheduler::wait_for_events() {
+  bool block = ready_.empty();
+  if (block) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!remote_.empty()) block = false;  // a producer may have pushed before seeing the flag
+  }
+  io_->wait(block);
+  sleeping_.store(false, std::memory_order_relaxed);
+  remote_.drain_into(ready_);
+}
+
+void scheduler::run_until(const bool& done) {
+  COURING_ASSERT(on_owner_thread(), "run_until() on a thread where the scheduler is not current");
+  remote_.drain_into(ready_);
+  loop_stop_ = false;
+  while (!done && !fatal_ && !loop_stop_) {
+    ++iterations_;
+    run_ready();
+    if (done || fatal_ || loop_stop_) break;
+    wait_for_events();
+  }
+}
+
+void scheduler::drain() {
+  COURING_ASSERT(on_owner_thread(), "drain() on a thread where the scheduler is not current");
+  remote_.drain_into(ready_);
+  while (in_flight_ > 0 || !ready_.empty()) {
+    ++iterations_;
+    run_ready();
+    if (in_flight_ == 0 && ready_.empty()) break;
+    wait_for_events();
+  }
+}
+
+void scheduler::add_detached(detail::detached_node& n) noexcept {
+  n.prev = nullptr;
+  n.next = detached_;
+  if (detached_) detached_->prev = &n;
+  detached_ = &n;
+  ++detached_count_;
+}
+
+void scheduler::remove_detached(detail::detached_node& n) noexcept {
+  if (n.prev) n.prev->next = n.next; else detached_ = n.next;
+  if (n.next) n.next->prev = n.prev;
+  --detached_count_;
+}
+
+void scheduler::destroy_detached() noexcept {
+  // Each destroy unlinks its node; a destroyed frame's locals may not spawn (no loop runs here).
+  while (detached_) detached_->destroy(*detached_);
+}
+
+void scheduler::set_unhandled_exception_handler(unhandled_exception_handler h) { on_unhandled_ = std::move(h); }
+
+void scheduler::report_unhandled(std::exception_ptr e) noexcept {
+  try {
+    if (on_unhandled_) on_unhandled_(e); else default_unhandled(e);
+  } catch (...) {
+    if (!fatal_) fatal_ = std::current_exception();
+  }
+}
+
+}  // namespace couring
