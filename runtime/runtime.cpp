@@ -69,6 +69,10 @@ void runtime::shutdown() noexcept {
   scheduler_.set_stopping(false);
 }
 
+runtime::pool_info runtime::pool() const noexcept {
+  return {workers_->threads(), workers_->capacity(), workers_->high_water()};
+}
+
 std::string runtime::format_stats() const {
   const backend_stats& s = stats();
   std::string out = fmt::format("backend {}: {}\n", backend_name(backend()), reason_);

@@ -89,8 +89,15 @@ class runtime {
   // A printable multi-line summary of stats().
   std::string format_stats() const;
 
+  // The thread pool: its size, its queue bound, and the deepest the queue has been.
+  struct pool_info {
+    unsigned threads;
+    std::size_t queue_capacity;
+    std::size_t queue_high_water;
+  };
+  pool_info pool() const noexcept;
+
   scheduler& sched() noexcept { return scheduler_; }
-  pool::worker_pool& workers() noexcept { return *workers_; }
 
  private:
   void drive_until_done(const bool& done);
