@@ -3,10 +3,24 @@
 #include <couring/transfer.hpp>
 
 namespace couring {
+namespace {
+
+// One read or write at the position the helper tracks. Kept out of a conditional expression:
+// GCC 12 mishandles temporaries of a co_await inside ?: and inside macro-built expressions.
+size_awaitable read_some(int fd, mutable_buffer buf, std::int64_t offset) noexcept {
+  if (offset == current_position) return read(fd, buf);
+  return read_at(fd, buf, offset);
+}
+size_awaitable write_some(int fd, const_buffer buf, std::int64_t offset) noexcept {
+  if (offset == current_position) return write(fd, buf);
+  return write_at(fd, buf, offset);
+}
+
+}  // namespace
 
 task<result<void>> read_exactly(int fd, mutable_buffer buf, std::int64_t offset) {
   while (!buf.empty()) {
-    auto n = offset == current_position ? co_await read(fd, buf) : co_await read_at(fd, buf, offset);
+    auto n = co_await read_some(fd, buf, offset);
     if (!n) co_return n.error();
     if (*n == 0) co_return error::end_of_file;
     buf = buf.subspan(*n);
@@ -17,7 +31,7 @@ task<result<void>> read_exactly(int fd, mutable_buffer buf, std::int64_t offset)
 
 task<result<void>> write_all(int fd, const_buffer buf, std::int64_t offset) {
   while (!buf.empty()) {
-    auto n = offset == current_position ? co_await write(fd, buf) : co_await write_at(fd, buf, offset);
+    auto n = co_await write_some(fd, buf, offset);
     if (!n) co_return n.error();
     buf = buf.subspan(*n);
     if (offset != current_position) offset += static_cast<std::int64_t>(*n);
