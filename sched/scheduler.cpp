@@ -67,9 +67,12 @@ void scheduler::wait_for_events() {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (!remote_.empty()) block = false;  // a producer may have pushed before seeing the flag
   }
-  io_->wait(block);
+  // The one wait covers completions, readiness, wakeups and the earliest timer.
+  std::int64_t deadline = block && !timers_.empty() ? timers_.next_deadline() : -1;
+  io_->wait(block, deadline);
   sleeping_.store(false, std::memory_order_relaxed);
   remote_.drain_into(ready_);
+  if (!timers_.empty()) timers_.run_expired(monotonic_now_ns());
 }
 
 void scheduler::run_until(const bool& done) {

@@ -15,6 +15,7 @@
 #include <couring/unique_fd.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <optional>
@@ -64,6 +65,18 @@ R make_result(int res) noexcept {
   return result_from_res<R>::make(res);
 }
 
+// now + d on steady_clock, saturating instead of overflowing (with_timeout(hours::max()) never fires).
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point saturating_deadline(std::chrono::duration<Rep, Period> d) noexcept {
+  using clock = std::chrono::steady_clock;
+  auto now = clock::now();
+  if (d <= d.zero()) return now;
+  // Compared in floating point: converting hours::max() to nanoseconds would overflow.
+  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(clock::time_point::max() - now))
+    return clock::time_point::max();
+  return now + std::chrono::duration_cast<clock::duration>(d);
+}
+
 // Asks the backend to stop the op when the token fires.
 struct op_canceler {
   op_base* op;
@@ -80,8 +93,10 @@ template <class Derived>
 class op_awaitable {
  public:
   explicit op_awaitable(const request& r) noexcept : op_(r) {}
-  op_awaitable(const op_awaitable&) = delete;
-  op_awaitable& operator=(const op_awaitable&) = delete;
+  // Movable only until awaited (GCC 12 moves an awaiter named by an xvalue into the frame);
+  // once submitted, a backend points at the op and it must stay put.
+  op_awaitable(op_awaitable&& o) noexcept : op_(std::move(o.op_)), token_(std::move(o.token_)) {}
+  op_awaitable& operator=(op_awaitable&&) = delete;
 
   // Ops that finished before submission (bad arguments, zero-length transfers) never suspend.
   bool await_ready() const noexcept { return op_.state == op_state::completed; }
@@ -102,12 +117,26 @@ class op_awaitable {
     token_ = std::move(t);
     return static_cast<Derived&&>(*this);
   }
+  // Give up at `deadline` (steady_clock): the op is cancelled and yields std::errc::timed_out,
+  // distinct from operation_canceled. On io_uring this is an IORING_OP_LINK_TIMEOUT linked to the
+  // op; elsewhere a timer of the loop. An op that finishes first yields its own result.
+  Derived&& with_deadline(std::chrono::steady_clock::time_point deadline) && noexcept {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+    op_.deadline_ns = ns > 0 ? ns : 1;  // 0 means "no deadline"; a deadline in the past expires at once
+    return static_cast<Derived&&>(*this);
+  }
+  template <class Rep, class Period>
+  Derived&& with_timeout(std::chrono::duration<Rep, Period> timeout) && noexcept {
+    return std::move(*this).with_deadline(detail::saturating_deadline(timeout));
+  }
 
  protected:
-  // The final res, with a deadline's cancellation reported as a timeout.
+  // The final res. A cancelled op reports -ECANCELED, or -ETIMEDOUT when its deadline was the
+  // reason; io_uring reports some interrupted work as -EINTR, which means the same here.
   int finish() noexcept {
     cancel_hook_.reset();
-    if (op_.res == -ECANCELED && op_.cancel == cancel_reason::timed_out) return -ETIMEDOUT;
+    if ((op_.res == -ECANCELED || op_.res == -EINTR) && op_.cancel != cancel_reason::none)
+      return op_.cancel == cancel_reason::timed_out ? -ETIMEDOUT : -ECANCELED;
     return op_.res;
   }
 
@@ -149,5 +178,17 @@ class [[nodiscard]] io_awaitable : public op_awaitable<io_awaitable<Result>> {
  private:
   io_awaitable(const request& r, int res) noexcept : op_awaitable<io_awaitable<Result>>(r) { this->op_.complete_inline(res); }
 };
+
+// Free-function spelling of the options: `co_await with_timeout(recv(fd, buf), 50ms)`.
+template <class Awaitable, class Rep, class Period>
+  requires requires(Awaitable&& a, std::chrono::duration<Rep, Period> d) { std::move(a).with_timeout(d); }
+decltype(auto) with_timeout(Awaitable&& op, std::chrono::duration<Rep, Period> timeout) noexcept {
+  return std::move(op).with_timeout(timeout);
+}
+template <class Awaitable>
+  requires requires(Awaitable&& a, std::chrono::steady_clock::time_point t) { std::move(a).with_deadline(t); }
+decltype(auto) with_deadline(Awaitable&& op, std::chrono::steady_clock::time_point deadline) noexcept {
+  return std::move(op).with_deadline(deadline);
+}
 
 }  // namespace couring

@@ -39,8 +39,9 @@ class backend {
   virtual void cancel_all() noexcept = 0;
 
   // Flushes submissions and hands every available completion to the owner scheduler. With
-  // `block`, first sleeps until at least one completion, timer expiry or wake() arrives.
-  virtual void wait(bool block) noexcept = 0;
+  // `block`, first sleeps until at least one completion or wake() arrives, or until
+  // `deadline_ns` (CLOCK_MONOTONIC; -1: no deadline) passes.
+  virtual void wait(bool block, std::int64_t deadline_ns) noexcept = 0;
 
   // Any thread: makes a blocked wait() return.
   virtual void wake() noexcept = 0;

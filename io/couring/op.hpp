@@ -8,8 +8,10 @@
 // (never by resuming it). cancel() only asks; the answer still arrives as that one completion.
 #pragma once
 
+#include <couring/assert.hpp>
 #include <couring/request.hpp>
 #include <couring/scheduler.hpp>
+#include <couring/timer.hpp>
 #include <couring/work_item.hpp>
 
 #include <atomic>
@@ -27,10 +29,30 @@ enum class op_state : std::uint8_t {
 // Why an op was asked to stop; a -ECANCELED completion caused by a deadline becomes -ETIMEDOUT.
 enum class cancel_reason : std::uint8_t { none, requested, timed_out };
 
+struct op_base;
+
+// The timer that enforces an op's deadline where the backend has no kernel-side timeout for it.
+struct op_deadline : timer_node {
+  explicit op_deadline(op_base* o) noexcept : timer_node(&op_deadline::fire), op(o) {}
+  // Asks the backend to cancel the op, marking the cancellation as a timeout.
+  static void fire(work_item& w) noexcept;
+  op_base* op;
+};
+
 struct op_base : work_item {
   explicit op_base(const request& r) noexcept : work_item(&op_base::run_completion), req(r) {}
-  op_base(const op_base&) = delete;
-  op_base& operator=(const op_base&) = delete;
+  // An op may move only before it is submitted: from then on a backend (or the kernel) points at it.
+  op_base(op_base&& o) noexcept
+      : work_item(&op_base::run_completion),
+        req(o.req),
+        res(o.res),
+        state(o.state),
+        cancel(o.cancel),
+        ioprio(o.ioprio),
+        deadline_ns(o.deadline_ns) {
+    COURING_ASSERT(o.state != op_state::submitted, "an op was moved while a backend owns it");
+  }
+  op_base& operator=(op_base&&) = delete;
 
   // Marks the op completed with `r` before it was ever submitted.
   void complete_inline(int r) noexcept {
@@ -45,6 +67,10 @@ struct op_base : work_item {
   std::uint16_t ioprio = 0;            // IOPRIO_PRIO_VALUE(class, level); 0 = the thread's default
   std::coroutine_handle<> waiter;      // resumed by the owner scheduler, nowhere else
   scheduler* owner = nullptr;
+  // Absolute CLOCK_MONOTONIC deadline in ns (with_timeout/with_deadline); 0: none. Expiry cancels
+  // the op, and the -ECANCELED it completes with is reported as timed_out.
+  std::int64_t deadline_ns = 0;
+  op_deadline deadline_timer{this};
 
   // Backend-private state: only the backend currently holding the op reads or writes these.
   op_base* link_prev = nullptr;        // intrusive lists (pool queues, readiness waiters)
@@ -53,6 +79,7 @@ struct op_base : work_item {
   std::uint32_t backend_events = 0;    // pool: readiness interest
   std::uint8_t backend_route = 0;      // which path the backend chose
   std::uint8_t cqes_expected = 0;      // uring: CQEs still to come before the op may resume
+  kernel_timespec link_deadline{};     // uring: the LINK_TIMEOUT's time, read by the kernel at submission
   std::atomic<std::uint8_t> worker_state{0};  // pool: queued/running/done, shared with workers
 
  private:
@@ -60,6 +87,7 @@ struct op_base : work_item {
   static void run_completion(work_item& w) noexcept {
     auto& op = static_cast<op_base&>(w);
     op.state = op_state::completed;
+    if (op.deadline_timer.armed()) op.owner->disarm_timer(op.deadline_timer);
     op.owner->op_completed();
     op.waiter.resume();
   }

@@ -105,6 +105,10 @@ class [[nodiscard]] statx_awaitable : public op_awaitable<statx_awaitable> {
       : op_awaitable(statx_req{dirfd, path, flags, mask, &buf_}) {
     if (!path) op_.complete_inline(-EFAULT);
   }
+  // The request points at this awaitable's buffer: a move (allowed before submission) re-points it.
+  statx_awaitable(statx_awaitable&& o) noexcept : op_awaitable(std::move(o)), buf_(o.buf_) {
+    std::get<statx_req>(op_.req).out = &buf_;
+  }
   result<struct statx> await_resume() noexcept {
     int r = finish();
     if (r < 0) return error_from_res(r);
@@ -197,14 +201,7 @@ class [[nodiscard]] sleep_awaitable : public op_awaitable<sleep_awaitable> {
 
 template <class Rep, class Period>
 [[nodiscard]] sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
-  using clock = std::chrono::steady_clock;
-  auto now = clock::now();
-  if (d <= d.zero()) return sleep_awaitable(now);
-  // Saturate instead of overflowing: sleep_for(hours::max()) means "until cancelled". The
-  // comparison is in floating point because converting hours::max() to nanoseconds overflows.
-  auto room = clock::time_point::max() - now;
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(room)) return sleep_awaitable(clock::time_point::max());
-  return sleep_awaitable(now + std::chrono::duration_cast<clock::duration>(d));
+  return sleep_awaitable(detail::saturating_deadline(d));
 }
 
 // ---- sockets -------------------------------------------------------------------------------

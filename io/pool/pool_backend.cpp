@@ -12,35 +12,31 @@
 #include <cerrno>
 #include <cstdint>
 #include <new>
-#include <variant>
 #include <system_error>
+#include <variant>
 
 namespace couring::pool {
 namespace {
 
-// Where an op currently is, kept in op_base::backend_route.
+// Where an op currently is, kept in op_base::backend_route (worker routes belong to worker_submitter).
 enum : std::uint8_t { at_none = 0, at_readiness, at_timers };
-
-std::int64_t monotonic_now_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-std::int64_t deadline_ns(const timeout_req& t) noexcept {
-  if (t.when.tv_sec >= INT64_MAX / 1'000'000'000) return INT64_MAX;
-  return t.when.tv_sec * 1'000'000'000 + t.when.tv_nsec;
-}
 
 unique_fd make_fd(int fd, const char* what) {
   if (fd < 0) throw std::system_error(errno, std::system_category(), what);
   return unique_fd(fd);
 }
 
+std::int64_t wake_time_ns(const op_base& op) noexcept {
+  const kernel_timespec& when = std::get<timeout_req>(op.req).when;
+  if (when.tv_sec >= INT64_MAX / 1'000'000'000) return INT64_MAX;
+  return when.tv_sec * 1'000'000'000 + when.tv_nsec;
+}
+
 }  // namespace
 
 pool_backend::pool_backend(scheduler& owner, worker_pool& workers)
-    : epoll_fd_(make_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
+    : owner_(owner),
+      epoll_fd_(make_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")),
       wake_fd_(make_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")),
       readiness_(epoll_fd_.get()),
       workers_(owner, workers) {
@@ -52,7 +48,7 @@ pool_backend::pool_backend(scheduler& owner, worker_pool& workers)
 }
 
 pool_backend::~pool_backend() {
-  COURING_ASSERT(workers_.parked() == 0 && readiness_.waiting() == 0 && timers_.empty(),
+  COURING_ASSERT(workers_.parked() == 0 && readiness_.waiting() == 0 && sleeping_ == nullptr,
                  "the thread-pool backend was destroyed with ops in flight");
 }
 
@@ -67,27 +63,78 @@ void pool_backend::submit(op_base& op) noexcept {
     case route::readiness:
       if (int r = readiness_.watch(op, p.fd, p.events); r < 0) {
         // epoll refuses some fds that read/write can still serve (e.g. /dev/null): block instead.
-        if (r == -EPERM) to_workers(op); else complete(op, r);
+        if (r == -EPERM) {
+          to_workers(op);
+          arm_deadline(op);
+        } else {
+          complete(op, r);
+        }
         return;
       }
       op.backend_route = at_readiness;
+      arm_deadline(op);
       return;
     case route::worker:
       to_workers(op);
+      arm_deadline(op);
       return;
     case route::timer:
-      try {
-        timers_.push(op, deadline_ns(std::get<timeout_req>(op.req)));
-        op.backend_route = at_timers;
-      } catch (const std::bad_alloc&) {
-        complete(op, -ENOMEM);
-      }
+      start_sleep(op);
       return;
   }
 }
 
 void pool_backend::to_workers(op_base& op) noexcept {
   if (workers_.submit(op)) ++stats_.pool_parked;
+}
+
+void pool_backend::arm_deadline(op_base& op) noexcept {
+  if (op.deadline_ns == 0) return;
+  try {
+    owner_.arm_timer(op.deadline_timer, op.deadline_ns);
+  } catch (const std::bad_alloc&) {
+    // Without a timer the deadline cannot be kept; expiring now is the honest outcome.
+    op_deadline::fire(op.deadline_timer);
+  }
+}
+
+// A sleep is the op's own timer, armed at the earlier of its wake-up time and its deadline.
+void pool_backend::start_sleep(op_base& op) noexcept {
+  std::int64_t wake = wake_time_ns(op);
+  std::int64_t fire = op.deadline_ns != 0 && op.deadline_ns < wake ? op.deadline_ns : wake;
+  op.deadline_timer.run = &pool_backend::sleep_fired;
+  try {
+    owner_.arm_timer(op.deadline_timer, fire);
+  } catch (const std::bad_alloc&) {
+    op.deadline_timer.run = &op_deadline::fire;
+    complete(op, -ENOMEM);
+    return;
+  }
+  op.backend_route = at_timers;
+  link_sleeper(op);
+}
+
+void pool_backend::link_sleeper(op_base& op) noexcept {
+  op.link_prev = nullptr;
+  op.link_next = sleeping_;
+  if (sleeping_) sleeping_->link_prev = &op;
+  sleeping_ = &op;
+}
+
+void pool_backend::unlink_sleeper(op_base& op) noexcept {
+  if (op.link_prev) op.link_prev->link_next = op.link_next; else sleeping_ = op.link_next;
+  if (op.link_next) op.link_next->link_prev = op.link_prev;
+  op.link_prev = op.link_next = nullptr;
+}
+
+void pool_backend::sleep_fired(work_item& w) noexcept {
+  op_base& op = *static_cast<op_deadline&>(w).op;
+  static_cast<pool_backend&>(op.owner->io()).unlink_sleeper(op);
+  op.backend_route = at_none;
+  op.deadline_timer.run = &op_deadline::fire;
+  bool woke = wake_time_ns(op) <= op.deadline_timer.deadline_ns;
+  if (!woke) op.cancel = cancel_reason::timed_out;  // the deadline came before the wake-up time
+  complete(op, woke ? -ETIME : -ECANCELED);
 }
 
 void pool_backend::cancel_op(op_base& op) noexcept {
@@ -98,7 +145,9 @@ void pool_backend::cancel_op(op_base& op) noexcept {
   } else if (op.backend_route == at_readiness) {
     readiness_.unwatch(op);
   } else if (op.backend_route == at_timers) {
-    timers_.remove(op);
+    owner_.disarm_timer(op.deadline_timer);
+    op.deadline_timer.run = &op_deadline::fire;
+    unlink_sleeper(op);
   } else {
     return;
   }
@@ -116,31 +165,18 @@ void pool_backend::cancel_all() noexcept {
     op.backend_route = at_none;
     complete(op, -ECANCELED);
   });
-  while (!timers_.empty()) cancel_op(timers_.top());
   readiness_.for_each_waiter([this](op_base& op) { cancel_op(op); });
-  // Ops a worker is running finish with their real result; drain() waits for them.
+  while (sleeping_) cancel_op(*sleeping_);
 }
 
-void pool_backend::expire_timers() noexcept {
-  if (timers_.empty()) return;
-  std::int64_t now = monotonic_now_ns();
-  while (!timers_.empty() && timers_.next_deadline() <= now) {
-    op_base& op = timers_.top();
-    timers_.remove(op);
-    op.backend_route = at_none;
-    complete(op, -ETIME);
-  }
-}
-
-void pool_backend::wait(bool block) noexcept {
-  expire_timers();
+void pool_backend::wait(bool block, std::int64_t deadline_ns) noexcept {
   timespec timeout{0, 0};
   const timespec* timeout_ptr = &timeout;
   if (block) {
-    if (timers_.empty()) {
+    if (deadline_ns < 0) {
       timeout_ptr = nullptr;  // nothing scheduled: sleep until an fd or a wakeup
     } else {
-      std::int64_t delta = timers_.next_deadline() - monotonic_now_ns();
+      std::int64_t delta = deadline_ns - monotonic_now_ns();
       if (delta > 0) timeout = {static_cast<time_t>(delta / 1'000'000'000), static_cast<long>(delta % 1'000'000'000)};
     }
   }
@@ -169,7 +205,6 @@ void pool_backend::wait(bool block) noexcept {
           complete(op, res);
         });
   }
-  expire_timers();
 }
 
 void pool_backend::wake() noexcept {

@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 
 #include <cerrno>
+#include <new>
 #include <system_error>
 #include <utility>
 
@@ -47,7 +48,7 @@ std::uint64_t user_data_of(op_base& op, std::uintptr_t tag) noexcept {
 }  // namespace
 
 uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const uring_options& options)
-    : ring_(options.ring), workers_(owner, workers) {
+    : owner_(owner), ring_(options.ring), workers_(owner, workers) {
   if (!(ring_.features() & IORING_FEAT_NODROP))
     unusable("kernel io_uring may drop completions on CQ overflow (no IORING_FEAT_NODROP, Linux < 5.5)");
   std::bitset<256> kernel_ops = ring_.probe_opcodes();
@@ -109,9 +110,34 @@ void uring_backend::submit(op_base& op) noexcept {
     return;
   }
   op.backend_route = route_native;
+  op.cqes_expected = 1;
+  if (op.deadline_ns != 0) {
+    // The op and its LINK_TIMEOUT must reach the kernel in the same submission: a link cannot
+    // span two io_uring_enter calls.
+    if (io_uring_sq_space_left(ring_.get()) < 2) flush();
+    io_uring_sqe* sqe = next_sqe();
+    prep(sqe, op.req, op.ioprio);
+    io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+    sqe->flags |= IOSQE_IO_LINK;
+    op.link_deadline = {op.deadline_ns / 1'000'000'000, op.deadline_ns % 1'000'000'000};
+    io_uring_sqe* timeout = next_sqe();
+    io_uring_prep_link_timeout(timeout, reinterpret_cast<__kernel_timespec*>(&op.link_deadline), IORING_TIMEOUT_ABS);
+    io_uring_sqe_set_data64(timeout, user_data_of(op, tag_link_timeout));
+    op.cqes_expected = 2;  // the op resumes only when the kernel is done with both
+    return;
+  }
   io_uring_sqe* sqe = next_sqe();
   prep(sqe, op.req, op.ioprio);
   io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+}
+
+void uring_backend::arm_fallback_deadline(op_base& op) noexcept {
+  if (op.deadline_ns == 0) return;
+  try {
+    owner_.arm_timer(op.deadline_timer, op.deadline_ns);
+  } catch (const std::bad_alloc&) {
+    op_deadline::fire(op.deadline_timer);  // cannot keep the deadline: expire now
+  }
 }
 
 void uring_backend::fallback(op_base& op) noexcept {
@@ -125,9 +151,11 @@ void uring_backend::fallback(op_base& op) noexcept {
       op.backend_index = static_cast<std::uint32_t>(p.fd);
       op.backend_events = p.events;
       arm_fallback_poll(op);
+      arm_fallback_deadline(op);
       return;
     case pool::route::worker:
       if (workers_.submit(op)) ++stats_.pool_parked;
+      arm_fallback_deadline(op);
       return;
     case pool::route::timer:
       // Timeouts are a required opcode, so they are always native.
@@ -190,8 +218,14 @@ void uring_backend::wake() noexcept {
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
+void uring_backend::cqe_arrived(op_base& op) noexcept {
+  if (--op.cqes_expected == 0) complete(op, op.res);
+}
+
 void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
-  if (user_data == 0) return;  // a cancel request's own answer
+  // A cancel request's own answer, or the timeout liburing adds to a timed wait on kernels
+  // without IORING_FEAT_EXT_ARG: neither belongs to an op.
+  if (user_data == 0 || user_data == LIBURING_UDATA_TIMEOUT) return;
   if (user_data == tag_wakeup) {
     arm_wakeup();
     return;
@@ -199,7 +233,13 @@ void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
   auto& op = *reinterpret_cast<op_base*>(static_cast<std::uintptr_t>(user_data) & ~tag_mask);
   switch (user_data & tag_mask) {
     case tag_op:
-      complete(op, res);
+      op.res = res;
+      cqe_arrived(op);
+      return;
+    case tag_link_timeout:
+      // -ETIME: the timer fired and cancelled the op; -ECANCELED: the op finished first.
+      if (res == -ETIME && op.cancel == cancel_reason::none) op.cancel = cancel_reason::timed_out;
+      cqe_arrived(op);
       return;
     case tag_fallback_poll:
       on_fallback_ready(op, res);
@@ -239,15 +279,22 @@ void uring_backend::reap() noexcept {
   }
 }
 
-void uring_backend::wait(bool block) noexcept {
+void uring_backend::wait(bool block, std::int64_t deadline_ns) noexcept {
   int r;
-  if (block) {
+  if (block && deadline_ns >= 0) {
+    std::int64_t delta = deadline_ns - monotonic_now_ns();
+    if (delta < 0) delta = 0;
+    __kernel_timespec ts{delta / 1'000'000'000, delta % 1'000'000'000};
+    io_uring_cqe* first = nullptr;
+    r = io_uring_submit_and_wait_timeout(ring_.get(), &first, 1, &ts, nullptr);
+  } else if (block) {
     r = io_uring_submit_and_wait(ring_.get(), 1);
   } else {
     r = io_uring_submit_and_get_events(ring_.get());
   }
   ++stats_.enters;
-  // EINTR (a signal), EBUSY/EAGAIN (backlog): reaping below is the remedy for all of them.
+  // EINTR (a signal), ETIME (the deadline), EBUSY/EAGAIN (backlog): reaping below is the remedy
+  // for all of them.
   (void)r;
   reap();
 }

@@ -37,7 +37,7 @@ class uring_backend final : public backend {
   void submit(op_base& op) noexcept override;
   void cancel(op_base& op) noexcept override;
   void cancel_all() noexcept override;
-  void wait(bool block) noexcept override;
+  void wait(bool block, std::int64_t deadline_ns) noexcept override;
   void wake() noexcept override;
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 
@@ -47,19 +47,22 @@ class uring_backend final : public backend {
 
  private:
   // user_data is an op address (8-byte aligned) plus one of these tags in the low bits.
-  enum tag : std::uintptr_t { tag_op = 0, tag_fallback_poll = 1, tag_wakeup = 3 };
+  enum tag : std::uintptr_t { tag_op = 0, tag_fallback_poll = 1, tag_link_timeout = 2, tag_wakeup = 3 };
   static constexpr std::uintptr_t tag_mask = 7;
 
   io_uring_sqe* next_sqe() noexcept;
   void flush() noexcept;
   void reap() noexcept;
   void dispatch(std::uint64_t user_data, int res) noexcept;
+  void cqe_arrived(op_base& op) noexcept;
+  void arm_fallback_deadline(op_base& op) noexcept;
   void arm_wakeup() noexcept;
   void fallback(op_base& op) noexcept;
   void arm_fallback_poll(op_base& op) noexcept;
   void on_fallback_ready(op_base& op, int res) noexcept;
   void prep_cancel(std::uint64_t target, int flags) noexcept;
 
+  scheduler& owner_;
   ring ring_;
   std::array<bool, request_kinds> native_{};
   pool::worker_submitter workers_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <couring/remote_queue.hpp>
+#include <couring/timer.hpp>
 #include <couring/work_item.hpp>
 
 #include <atomic>
@@ -66,6 +67,12 @@ class scheduler {
   void set_stopping(bool on) noexcept { stopping_ = on; }
   bool stopping() const noexcept { return stopping_; }
 
+  // Timers of this loop (owner thread). A timer's work_item runs from the loop once its deadline
+  // has passed; arming may throw std::bad_alloc only when the heap must grow.
+  void arm_timer(timer_node& t, std::int64_t deadline_ns) { timers_.arm(t, deadline_ns); }
+  void disarm_timer(timer_node& t) noexcept { timers_.disarm(t); }
+  std::size_t timers_armed() const noexcept { return timers_.size(); }
+
   // Op accounting: shutdown waits for this to reach zero before the backend is torn down.
   void op_submitted() noexcept { ++in_flight_; }
   void op_completed() noexcept { --in_flight_; }
@@ -94,6 +101,7 @@ class scheduler {
 
   work_queue ready_;
   remote_queue remote_;
+  timer_queue timers_;
   // True while the owner is about to block or blocked in the backend; producers that see it
   // wake the owner. seq_cst pairs with remote_queue::push (a Dekker-style handshake).
   std::atomic<bool> sleeping_{false};
