@@ -51,11 +51,14 @@ struct send_req { int fd; const void* buf; std::uint32_t len; int flags; };
 struct shutdown_req { int fd; int how; };
 // One-shot readiness: completes with the ready events (POLLIN, POLLOUT, POLLRDHUP, POLLERR...).
 struct poll_req { int fd; unsigned events; };
+// flock(2) without LOCK_NB: waits for the lock. No io_uring opcode exists, so it always runs on
+// a worker, and it is the one request whose running syscall a cancel interrupts.
+struct flock_req { int fd; int operation; };
 
 using request = std::variant<nop_req, read_req, write_req, readv_req, writev_req, openat_req, close_req,
                              statx_req, fsync_req, fallocate_req, ftruncate_req, unlinkat_req, renameat_req,
                              mkdirat_req, timeout_req, socket_req, accept_req, connect_req, recv_req, send_req,
-                             shutdown_req, poll_req>;
+                             shutdown_req, poll_req, flock_req>;
 
 inline constexpr std::size_t request_kinds = std::variant_size_v<request>;
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -171,6 +172,8 @@ int retry_when_ready(const request& r, std::uint32_t revents) noexcept {
   return normalise_again(try_once(r));
 }
 
+bool interruptible(const request& r) noexcept { return std::holds_alternative<flock_req>(r); }
+
 int exec_blocking(const request& r) noexcept {
   return std::visit(
       overloaded{
@@ -227,6 +230,8 @@ int exec_blocking(const request& r) noexcept {
             return restarting([&] { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_NOSIGNAL)); });
           },
           [](const shutdown_req& a) { return res_of(::shutdown(a.fd, a.how)); },
+          // EINTR is returned, not retried: it is how a cancel interrupts a waiting lock.
+          [](const flock_req& a) { return res_of(::flock(a.fd, a.operation)); },
           [](const poll_req& a) {
             pollfd f{a.fd, static_cast<short>(a.events), 0};
             int n = restarting([&] { return res_of(::poll(&f, 1, -1)); });

@@ -8,25 +8,46 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace couring::pool {
 namespace {
 
 // op_base::worker_state values; written under the pool mutex, read by cancel() under it too.
-enum : std::uint8_t { state_queued = 1, state_running = 2, state_done = 3 };
+// interrupt_bit is added to state_running when a cancel signals the worker.
+enum : std::uint8_t { state_queued = 1, state_running = 2, state_done = 3, interrupt_bit = 0x10 };
+
+void on_interrupt(int) {}  // its only job is to make the syscall return EINTR
+
+void install_interrupt_handler() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the interrupted syscall must return
+    sigaction(worker_interrupt_signal(), &sa, nullptr);
+  });
+}
 
 }  // namespace
+
+int worker_interrupt_signal() noexcept { return SIGRTMIN + 5; }
 
 worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
     : capacity_(std::max<std::size_t>(queue_capacity, 1)) {
   threads = std::max(threads, 1u);
-  // Workers never take process signals: they belong to the shards' signalfds and user handlers.
+  install_interrupt_handler();
+  // Workers never take process signals (those belong to signalfds and user handlers), except the
+  // one couring sends to interrupt a waiting lock.
   sigset_t all, previous;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  sigdelset(&all, worker_interrupt_signal());
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker_main(); });
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  for (auto& t : threads_) native_.push_back(t.native_handle());
 }
 
 worker_pool::~worker_pool() {
@@ -93,7 +114,16 @@ worker_pool::cancel_outcome worker_pool::cancel(op_base& op) noexcept {
         post_space_waiters_locked();
         outcome = cancel_outcome::dequeued;
         break;
-      case state_running: outcome = cancel_outcome::running; break;
+      case state_running:
+      case state_running | interrupt_bit:
+        if (interruptible(op.req)) {
+          op.worker_state.store(state_running | interrupt_bit, std::memory_order_release);
+          pthread_kill(native_[op.backend_index], worker_interrupt_signal());
+          outcome = cancel_outcome::interrupting;
+        } else {
+          outcome = cancel_outcome::running;
+        }
+        break;
       default: outcome = cancel_outcome::already_done; break;
     }
   }
@@ -146,7 +176,7 @@ std::size_t worker_pool::high_water() const noexcept {
   return high_water_;
 }
 
-void worker_pool::worker_main() noexcept {
+void worker_pool::worker_main(unsigned index) noexcept {
   for (;;) {
     op_base* op;
     {
@@ -155,10 +185,20 @@ void worker_pool::worker_main() noexcept {
       if (queued_ == 0) return;  // stopping and nothing left
       op = pop_locked();
       op->worker_state.store(state_running, std::memory_order_relaxed);
+      op->backend_index = index;  // who to signal if a cancel interrupts it
       post_space_waiters_locked();
     }
 
-    int res = exec_blocking(op->req);
+    int res;
+    for (;;) {
+      res = exec_blocking(op->req);
+      if (res != -EINTR || !interruptible(op->req)) break;
+      // acquire pairs with cancel()'s release: EINTR after a cancel means "cancelled".
+      if (op->worker_state.load(std::memory_order_acquire) & interrupt_bit) {
+        res = -ECANCELED;
+        break;
+      }
+    }
 
     {
       std::lock_guard lock(mutex_);

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <vector>
 
@@ -31,9 +32,11 @@ class worker_pool {
   bool try_enqueue(op_base& op) noexcept;
 
   enum class cancel_outcome {
-    dequeued,     // AIO_CANCELED: it will never run; the caller completes it with -ECANCELED
-    running,      // AIO_NOTCANCELED: a worker is in its syscall; its real result will arrive
-    already_done  // AIO_ALLDONE: its completion is on the way to the owner
+    dequeued,      // AIO_CANCELED: it will never run; the caller completes it with -ECANCELED
+    running,       // AIO_NOTCANCELED: a worker is in its syscall; its real result will arrive
+    interrupting,  // an interruptible syscall (a waiting lock) was signalled; ask again shortly in
+                   // case the signal arrived just before the syscall began
+    already_done   // AIO_ALLDONE: its completion is on the way to the owner
   };
   cancel_outcome cancel(op_base& op) noexcept;
 
@@ -67,7 +70,7 @@ class worker_pool {
     work_item* item;
   };
 
-  void worker_main() noexcept;
+  void worker_main(unsigned index) noexcept;
   op_base* pop_locked() noexcept;
   void unlink_locked(op_base& op) noexcept;
   void post_space_waiters_locked() noexcept;
@@ -83,7 +86,12 @@ class worker_pool {
   bool stopping_ = false;
   std::vector<space_waiter> space_waiters_;
   std::vector<std::thread> threads_;
+  std::vector<pthread_t> native_;  // to signal a worker whose syscall a cancel interrupts
 };
+
+// The signal that interrupts a worker's interruptible syscall (SIGRTMIN + 5). Its handler does
+// nothing; it is installed, without SA_RESTART, when the first pool starts.
+int worker_interrupt_signal() noexcept;
 
 template <class Fn>
 void worker_pool::dequeue_all_of(const scheduler& owner, Fn&& fn) {

@@ -1,5 +1,7 @@
 #include "worker_submitter.hpp"
 
+#include <couring/backend.hpp>
+
 namespace couring::pool {
 
 worker_submitter::worker_submitter(scheduler& owner, worker_pool& workers) noexcept
@@ -65,7 +67,28 @@ bool worker_submitter::cancel(op_base& op) noexcept {
     unpark(op);
     return true;
   }
-  return workers_.cancel(op) == worker_pool::cancel_outcome::dequeued;
+  switch (workers_.cancel(op)) {
+    case worker_pool::cancel_outcome::dequeued:
+      return true;
+    case worker_pool::cancel_outcome::interrupting:
+      // The signal may have landed just before the worker entered its syscall: ask again in a
+      // millisecond, until the op's completion (which disarms this timer) arrives.
+      op.deadline_timer.run = &worker_submitter::cancel_again;
+      try {
+        owner_.arm_timer(op.deadline_timer, monotonic_now_ns() + 1'000'000);
+      } catch (...) {
+        // Without the retry a lost signal leaves the lock waiting until it is granted; that is
+        // the AIO_NOTCANCELED outcome, still exactly once.
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+void worker_submitter::cancel_again(work_item& w) noexcept {
+  op_base& op = *static_cast<op_deadline&>(w).op;
+  op.owner->io().cancel(op);
 }
 
 }  // namespace couring::pool

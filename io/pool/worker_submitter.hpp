@@ -44,6 +44,7 @@ class worker_submitter {
     worker_submitter* self;
   };
 
+  static void cancel_again(work_item& w) noexcept;
   void park_back(op_base& op) noexcept;
   void unpark(op_base& op) noexcept;
   void request_space() noexcept;

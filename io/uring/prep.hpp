@@ -7,7 +7,9 @@
 
 namespace couring::uring {
 
-// The opcode a request uses, so the backend can ask the kernel's probe before preparing it.
+// The opcode a request uses, so the backend can ask the kernel's probe before preparing it;
+// no_opcode for requests io_uring cannot express (they always take the emulation's route).
+inline constexpr int no_opcode = -1;
 int opcode_of(const request& r) noexcept;
 
 // Fills `sqe` (already zeroed by io_uring_get_sqe's caller contract) for `r`; user_data is the

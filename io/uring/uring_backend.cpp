@@ -61,7 +61,8 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
     // Timeouts cannot be emulated on this backend (the loop keeps no timers of its own); they
     // are a required opcode, so hiding them is ignored.
     bool hideable = opcodes[k] != IORING_OP_TIMEOUT;
-    native_[k] = kernel_ops.test(static_cast<std::size_t>(opcodes[k])) && !(hideable && options.hidden.test(k));
+    bool kernel_has = opcodes[k] != no_opcode && kernel_ops.test(static_cast<std::size_t>(opcodes[k]));
+    native_[k] = kernel_has && !(hideable && options.hidden.test(k));
   }
 
   int fd = ::eventfd(0, EFD_CLOEXEC);

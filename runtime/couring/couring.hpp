@@ -2,17 +2,24 @@
 #pragma once
 
 #include <couring/config.hpp>
+#include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
 #include <couring/errors.hpp>
 #include <couring/file.hpp>
+#include <couring/lock.hpp>
 #include <couring/ops.hpp>
 #include <couring/priority.hpp>
+#include <couring/process.hpp>
 #include <couring/result.hpp>
 #include <couring/runtime.hpp>
+#include <couring/signal.hpp>
 #include <couring/socket.hpp>
 #include <couring/spawn.hpp>
 #include <couring/stop_token.hpp>
 #include <couring/task.hpp>
+#include <couring/task_group.hpp>
 #include <couring/transfer.hpp>
 #include <couring/unique_fd.hpp>
+#include <couring/when_all.hpp>
+#include <couring/when_any.hpp>
 #include <couring/yield.hpp>
