@@ -40,6 +40,13 @@ runtime_config apply_environment(runtime_config config) {
       throw std::invalid_argument(std::string("COURING_POOL_THREADS=") + v + ": expected a number from 1 to 4096");
     config.pool_threads = static_cast<unsigned>(n);
   }
+  if (const char* v = std::getenv("COURING_SHARDS"); v && *v) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (*end != '\0' || n == 0 || n > 1024)
+      throw std::invalid_argument(std::string("COURING_SHARDS=") + v + ": expected a number from 1 to 1024");
+    config.shards = static_cast<unsigned>(n);
+  }
   return config;
 }
 

@@ -31,7 +31,7 @@ void default_unhandled(std::exception_ptr e) {
 scheduler::scheduler() noexcept = default;
 
 scheduler::~scheduler() {
-  COURING_ASSERT(in_flight_ == 0, "a scheduler was destroyed with ops in flight");
+  COURING_ASSERT(in_flight_.get() == 0, "a scheduler was destroyed with ops in flight");
 }
 
 scheduler* scheduler::current() noexcept { return current_scheduler; }
@@ -75,14 +75,15 @@ void scheduler::wait_for_events() {
   if (!timers_.empty()) timers_.run_expired(monotonic_now_ns());
 }
 
-void scheduler::run_until(const bool& done) {
+void scheduler::run_until(const bool& done, bool stop_on_fatal) {
   COURING_ASSERT(on_owner_thread(), "run_until() on a thread where the scheduler is not current");
   remote_.drain_into(ready_);
   loop_stop_ = false;
-  while (!done && !fatal_ && !loop_stop_) {
-    ++iterations_;
+  auto finished = [&] { return done || loop_stop_ || (stop_on_fatal && fatal_); };
+  while (!finished()) {
+    iterations_.add();
     run_ready();
-    if (done || fatal_ || loop_stop_) break;
+    if (finished()) break;
     wait_for_events();
   }
 }
@@ -90,11 +91,20 @@ void scheduler::run_until(const bool& done) {
 void scheduler::drain() {
   COURING_ASSERT(on_owner_thread(), "drain() on a thread where the scheduler is not current");
   remote_.drain_into(ready_);
-  while (in_flight_ > 0 || !ready_.empty()) {
-    ++iterations_;
+  while (in_flight_.get() > 0 || !ready_.empty()) {
+    iterations_.add();
     run_ready();
-    if (in_flight_ == 0 && ready_.empty()) break;
+    if (in_flight_.get() == 0 && ready_.empty()) break;
     wait_for_events();
+  }
+}
+
+void scheduler::run_pending() {
+  COURING_ASSERT(on_owner_thread(), "run_pending() on a thread where the scheduler is not current");
+  for (;;) {
+    remote_.drain_into(ready_);
+    if (ready_.empty()) return;
+    run_ready();
   }
 }
 

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <couring/op.hpp>
+#include <couring/stat_counter.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -15,13 +17,34 @@ enum class backend_kind : std::uint8_t { io_uring, thread_pool };
 
 const char* backend_name(backend_kind k) noexcept;
 
-// Counters a backend keeps per request kind (indexed like `request`).
+// A snapshot of what a backend counted, per request kind (indexed like `request`).
 struct backend_stats {
   std::array<std::uint64_t, request_kinds> submitted{};
-  std::array<std::uint64_t, request_kinds> fallbacks{};  // io_uring: ops the kernel lacks, run by the pool
+  std::array<std::uint64_t, request_kinds> fallbacks{};  // io_uring: ops the kernel lacks, run by the emulation
   std::uint64_t enters = 0;                              // io_uring_enter / epoll_wait calls
   std::uint64_t cq_overflows = 0;                        // times the kernel reported CQ overflow
   std::uint64_t pool_parked = 0;                         // ops that waited for room in a full pool queue
+  std::array<std::uint64_t, request_kinds> completed{};  // filled in from the scheduler by the runtime
+};
+
+struct backend_counters {
+  std::array<stat_counter, request_kinds> submitted;
+  std::array<stat_counter, request_kinds> fallbacks;
+  stat_counter enters;
+  stat_counter cq_overflows;
+  stat_counter pool_parked;
+
+  backend_stats snapshot() const noexcept {
+    backend_stats s;
+    for (std::size_t k = 0; k < request_kinds; ++k) {
+      s.submitted[k] = submitted[k].get();
+      s.fallbacks[k] = fallbacks[k].get();
+    }
+    s.enters = enters.get();
+    s.cq_overflows = cq_overflows.get();
+    s.pool_parked = pool_parked.get();
+    return s;
+  }
 };
 
 class backend {
@@ -47,10 +70,10 @@ class backend {
   virtual void wake() noexcept = 0;
 
   virtual backend_kind kind() const noexcept = 0;
-  const backend_stats& stats() const noexcept { return stats_; }
+  backend_stats stats() const noexcept { return stats_.snapshot(); }
 
  protected:
-  backend_stats stats_;
+  backend_counters stats_;
 };
 
 }  // namespace couring

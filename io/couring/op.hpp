@@ -88,7 +88,7 @@ struct op_base : work_item {
     auto& op = static_cast<op_base&>(w);
     op.state = op_state::completed;
     if (op.deadline_timer.armed()) op.owner->disarm_timer(op.deadline_timer);
-    op.owner->op_completed();
+    op.owner->op_completed(op.req.index());
     op.waiter.resume();
   }
 };

@@ -61,6 +61,7 @@ using request = std::variant<nop_req, read_req, write_req, readv_req, writev_req
                              shutdown_req, poll_req, flock_req>;
 
 inline constexpr std::size_t request_kinds = std::variant_size_v<request>;
+static_assert(request_kinds <= 32, "scheduler::max_op_kinds counts completions per request kind");
 
 // Stable short names ("read", "openat"...), indexed like `request`, for statistics and logs.
 const char* request_name(std::size_t index) noexcept;

@@ -53,7 +53,7 @@ pool_backend::~pool_backend() {
 }
 
 void pool_backend::submit(op_base& op) noexcept {
-  ++stats_.submitted[op.req.index()];
+  stats_.submitted[op.req.index()].add();
   op.backend_route = at_none;
   plan p = plan_for(op.req);
   switch (p.how) {
@@ -85,7 +85,7 @@ void pool_backend::submit(op_base& op) noexcept {
 }
 
 void pool_backend::to_workers(op_base& op) noexcept {
-  if (workers_.submit(op)) ++stats_.pool_parked;
+  if (workers_.submit(op)) stats_.pool_parked.add();
 }
 
 void pool_backend::arm_deadline(op_base& op) noexcept {
@@ -182,7 +182,7 @@ void pool_backend::wait(bool block, std::int64_t deadline_ns) noexcept {
   }
   constexpr int max_events = 256;
   epoll_event events[max_events];
-  ++stats_.enters;
+  stats_.enters.add();
   // epoll_pwait2 takes nanoseconds (timers stay precise); epoll_wait's milliseconds are the
   // fallback on kernels before 5.11, rounded up so a timer never fires early.
   int n = ::epoll_pwait2(epoll_fd_.get(), events, max_events, timeout_ptr, nullptr);

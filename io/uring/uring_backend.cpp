@@ -90,7 +90,7 @@ io_uring_sqe* uring_backend::next_sqe() noexcept {
 void uring_backend::flush() noexcept {
   for (;;) {
     int r = io_uring_submit(ring_.get());
-    ++stats_.enters;
+    stats_.enters.add();
     if (r >= 0 || r == -EINTR) return;
     if (r == -EBUSY || r == -EAGAIN) {
       // The kernel wants its completion backlog reaped before it accepts more.
@@ -104,9 +104,9 @@ void uring_backend::flush() noexcept {
 
 void uring_backend::submit(op_base& op) noexcept {
   const std::size_t kind = op.req.index();
-  ++stats_.submitted[kind];
+  stats_.submitted[kind].add();
   if (!native_[kind]) {
-    ++stats_.fallbacks[kind];
+    stats_.fallbacks[kind].add();
     fallback(op);
     return;
   }
@@ -155,7 +155,7 @@ void uring_backend::fallback(op_base& op) noexcept {
       arm_fallback_deadline(op);
       return;
     case pool::route::worker:
-      if (workers_.submit(op)) ++stats_.pool_parked;
+      if (workers_.submit(op)) stats_.pool_parked.add();
       arm_fallback_deadline(op);
       return;
     case pool::route::timer:
@@ -272,7 +272,7 @@ void uring_backend::reap() noexcept {
     if (n == batch_size) continue;
     if (io_uring_cq_has_overflow(ring_.get())) {
       // NODROP kept the excess in the kernel; entering moves it into the CQ.
-      ++stats_.cq_overflows;
+      stats_.cq_overflows.add();
       io_uring_get_events(ring_.get());
       continue;
     }
@@ -293,7 +293,7 @@ void uring_backend::wait(bool block, std::int64_t deadline_ns) noexcept {
   } else {
     r = io_uring_submit_and_get_events(ring_.get());
   }
-  ++stats_.enters;
+  stats_.enters.add();
   // EINTR (a signal), ETIME (the deadline), EBUSY/EAGAIN (backlog): reaping below is the remedy
   // for all of them.
   (void)r;

@@ -4,6 +4,7 @@
 //   COURING_BACKEND=auto|io_uring|thread_pool    which backend
 //   COURING_URING_HIDE=read,openat,...|all       request kinds the io_uring backend emulates
 //   COURING_POOL_THREADS=N                       worker threads of the thread pool
+//   COURING_SHARDS=N                             number of shards
 //   COURING_LOG=quiet                            silences the backend line
 #pragma once
 
@@ -19,6 +20,13 @@ enum class backend_choice { automatic, io_uring, thread_pool };
 
 struct runtime_config {
   backend_choice backend = backend_choice::automatic;
+
+  // Shards: one thread, one scheduler and one backend (ring or epoll loop) each. Shard 0 is the
+  // thread that calls run(); the others are started by the runtime. 0: one per CPU the process
+  // may use (sched_getaffinity).
+  unsigned shards = 0;
+  // Pin shard i to the i-th CPU the process may use (shard 0 pins the calling thread).
+  bool pin_shards = false;
 
   // io_uring
   unsigned sq_entries = 256;

@@ -1,6 +1,8 @@
-// runtime: picks a backend, owns the thread pool and the current thread's scheduler, and drives a
-// task to completion with run(). When run() returns, nothing it started is left behind: pending
-// ops are cancelled and awaited, suspended detached tasks are destroyed, no fd or frame leaks.
+// runtime: picks a backend per shard, owns the thread pool and the shards, and drives a task to
+// completion with run(). Shard 0 is the thread that constructs the runtime and calls run(); the
+// other shards are threads of the runtime. When run() returns, nothing it started is left behind
+// on any shard: pending ops are cancelled and awaited, suspended detached tasks are destroyed, no
+// fd or frame leaks.
 #pragma once
 
 #include <couring/backend.hpp>
@@ -13,12 +15,15 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <type_traits>
-#include <string>
 #include <utility>
+#include <vector>
 
 namespace couring {
+
+class shard;
 
 namespace pool {
 class worker_pool;
@@ -66,27 +71,45 @@ inline root_task drive(task<void> t, std::optional<bool>& out) {
 
 class runtime {
  public:
-  // Chooses the backend (logging the choice once) and makes this thread's scheduler current.
-  // Throws std::system_error if a forced backend cannot run here.
+  // Starts the shards (choosing each one's backend, logging the choice once) and makes shard 0's
+  // scheduler current on this thread. Throws std::system_error if a forced backend cannot run
+  // here, std::invalid_argument for a bad environment override.
   explicit runtime(runtime_config config = {});
+  // Stops the other shards' threads. Must run on the thread that constructed the runtime.
   ~runtime();
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  // Runs `t` on this thread until it finishes, then shuts down what it left running. Returns its
-  // value or rethrows its exception (or the first exception that escaped a detached task).
+  // Runs `t` on shard 0 (this thread) until it finishes, then shuts down what it left running
+  // on every shard. Returns its value or rethrows its exception (or the first exception that
+  // escaped a detached task on any shard).
   template <class T>
   T run(task<T> t);
 
   // Any thread: makes run() stop early; the task being run gets cancelled like everything else.
   void stop() noexcept;
 
-  backend_kind backend() const noexcept { return backend_->kind(); }
-  // Why this backend runs: e.g. "io_uring_setup: Operation not permitted (denied by a seccomp
-  // profile?)" after a fallback, or the ring's features when io_uring runs.
-  const std::string& backend_reason() const noexcept { return reason_; }
-  const backend_stats& stats() const noexcept { return backend_->stats(); }
-  // A printable multi-line summary of stats().
+  // The runtime whose shard runs on the calling thread; nullptr elsewhere.
+  static runtime* current() noexcept;
+
+  unsigned shards() const noexcept { return static_cast<unsigned>(directory_.size()); }
+
+  // Shard 0's backend, and why it was chosen: e.g. "io_uring unavailable (io_uring_setup:
+  // Operation not permitted — denied by a seccomp profile?)". Every shard chooses the same way.
+  backend_kind backend() const noexcept;
+  const std::string& backend_reason() const noexcept;
+
+  // What shard `index` counted (any thread may ask): ops submitted, completed and emulated per
+  // request kind, kernel entries, CQ overflows, ops parked for pool room.
+  backend_stats stats(unsigned index = 0) const;
+  // Loop figures of shard `index`: ops in flight, loop iterations, cross-thread wakeups.
+  struct loop_info {
+    std::size_t ops_in_flight;
+    std::uint64_t iterations;
+    std::uint64_t wakeups;
+  };
+  loop_info loop(unsigned index = 0) const;
+  // A printable multi-line summary of every shard's statistics.
   std::string format_stats() const;
 
   // The thread pool: its size, its queue bound, and the deepest the queue has been.
@@ -97,25 +120,28 @@ class runtime {
   };
   pool_info pool() const noexcept;
 
-  scheduler& sched() noexcept { return scheduler_; }
+  scheduler& sched() noexcept;  // shard 0's
 
  private:
-  void drive_until_done(const bool& done);
+  struct remote_shard;
+
   void shutdown() noexcept;
+  void run_phase(int phase) noexcept;
+  void stop_remote_shards() noexcept;
 
   runtime_config config_;
-  scheduler scheduler_;
   std::unique_ptr<pool::worker_pool> workers_;
-  std::unique_ptr<couring::backend> backend_;
-  std::string reason_;
-  scheduler_scope scope_;
+  std::vector<scheduler*> directory_;  // every shard's scheduler, by index
+  std::unique_ptr<shard> local_;       // shard 0, on this thread
+  std::vector<std::unique_ptr<remote_shard>> remote_;
+  unsigned acks_ = 0;     // shard 0 only: remote shards that finished the current phase
+  bool phase_done_ = false;
   resume_item start_;
   struct stop_notice : work_item {
     explicit stop_notice(runtime* r) noexcept;
     runtime* self;
   } stop_notice_{this};
   std::atomic<bool> stop_posted_{false};
-  bool stop_requested_ = false;
 };
 
 template <class T>
@@ -124,10 +150,10 @@ T runtime::run(task<T> t) {
   std::optional<stored> out;
   detail::root_task root = detail::drive(std::move(t), out);
   start_.handle = root.handle();
-  scheduler_.post(start_);
-  drive_until_done(root.handle().promise().done);
+  sched().post(start_);
+  sched().run_until(root.handle().promise().done);
   shutdown();
-  if (std::exception_ptr fatal = scheduler_.take_fatal()) std::rethrow_exception(fatal);
+  if (std::exception_ptr fatal = sched().take_fatal()) std::rethrow_exception(fatal);
   if (root.handle().promise().error) std::rethrow_exception(root.handle().promise().error);
   if (!out) throw std::system_error(std::make_error_code(std::errc::operation_canceled), "couring::runtime::run stopped");
   if constexpr (!std::is_void_v<T>) return std::move(*out);

@@ -4,15 +4,18 @@
 #pragma once
 
 #include <couring/remote_queue.hpp>
+#include <couring/stat_counter.hpp>
 #include <couring/timer.hpp>
 #include <couring/work_item.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <utility>
+#include <vector>
 
 namespace couring {
 
@@ -49,13 +52,16 @@ class scheduler {
   // Any thread: queues work and wakes the owner if it sleeps.
   void post_remote(work_item& w) noexcept;
 
-  // Runs the loop on the calling thread until `done` becomes true or a detached task's exception
-  // reaches the default handler. The calling thread must be the one this scheduler is current on.
-  void run_until(const bool& done);
+  // Runs the loop on the calling thread until `done` becomes true, stop_loop() is called, or (with
+  // stop_on_fatal) a detached task's exception reaches the default handler. The calling thread
+  // must be the one this scheduler is current on.
+  void run_until(const bool& done, bool stop_on_fatal = true);
 
   // Runs the loop until no op is in flight and nothing is ready: used by shutdown after the
   // backend was told to cancel everything.
   void drain();
+  // Runs what is ready and what other threads have posted, without waiting, until neither is left.
+  void run_pending();
 
   bool on_owner_thread() const noexcept { return current() == this; }
 
@@ -73,10 +79,16 @@ class scheduler {
   void disarm_timer(timer_node& t) noexcept { timers_.disarm(t); }
   std::size_t timers_armed() const noexcept { return timers_.size(); }
 
-  // Op accounting: shutdown waits for this to reach zero before the backend is torn down.
-  void op_submitted() noexcept { ++in_flight_; }
-  void op_completed() noexcept { --in_flight_; }
-  std::size_t ops_in_flight() const noexcept { return in_flight_; }
+  // Op accounting: shutdown waits for in-flight ops to reach zero before the backend is torn
+  // down; completions are also counted per request kind (any thread may read the counts).
+  static constexpr std::size_t max_op_kinds = 32;
+  void op_submitted() noexcept { in_flight_.add(); }
+  void op_completed(std::size_t kind) noexcept {
+    in_flight_.sub();
+    completed_[kind].add();
+  }
+  std::size_t ops_in_flight() const noexcept { return static_cast<std::size_t>(in_flight_.get()); }
+  std::uint64_t ops_completed(std::size_t kind) const noexcept { return completed_[kind].get(); }
 
   // Detached tasks register while alive; shutdown destroys those that can never finish.
   void add_detached(detail::detached_node& n) noexcept;
@@ -89,9 +101,27 @@ class scheduler {
   // exception is kept and run_until() returns so that run() can rethrow it.
   void report_unhandled(std::exception_ptr e) noexcept;
   std::exception_ptr take_fatal() noexcept { return std::exchange(fatal_, nullptr); }
+  // Records an exception that must end run_until() (e.g. forwarded from another shard).
+  void set_fatal(std::exception_ptr e) noexcept {
+    if (!fatal_) fatal_ = std::move(e);
+  }
+
+  // Shards: every scheduler of a runtime knows its index and its siblings, so that work can be
+  // sent to shard k (on_shard, submit_to, spawn_on).
+  void set_shard(unsigned index, const std::vector<scheduler*>* all) noexcept {
+    shard_index_ = index;
+    shards_ = all;
+  }
+  unsigned shard_index() const noexcept { return shard_index_; }
+  unsigned shard_count() const noexcept { return shards_ ? static_cast<unsigned>(shards_->size()) : 1; }
+  // nullptr if `index` is out of range.
+  scheduler* shard(unsigned index) const noexcept {
+    if (!shards_) return index == 0 ? const_cast<scheduler*>(this) : nullptr;
+    return index < shards_->size() ? (*shards_)[index] : nullptr;
+  }
 
   // Loop statistics.
-  std::uint64_t iterations() const noexcept { return iterations_; }
+  std::uint64_t iterations() const noexcept { return iterations_.get(); }
   std::uint64_t remote_wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
@@ -107,14 +137,17 @@ class scheduler {
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> wakeups_{0};
   backend* io_ = nullptr;
-  std::size_t in_flight_ = 0;
+  stat_counter in_flight_;
+  std::array<stat_counter, max_op_kinds> completed_;
   detail::detached_node* detached_ = nullptr;
   std::size_t detached_count_ = 0;
   unhandled_exception_handler on_unhandled_;
   std::exception_ptr fatal_;
-  std::uint64_t iterations_ = 0;
+  stat_counter iterations_;
   bool loop_stop_ = false;
   bool stopping_ = false;
+  unsigned shard_index_ = 0;
+  const std::vector<scheduler*>* shards_ = nullptr;
 };
 
 // Makes a scheduler the current one of this thread for the scope's lifetime.

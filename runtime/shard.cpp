@@ -1,0 +1,53 @@
+#include "shard.hpp"
+
+#include "io/select_backend.hpp"
+
+namespace couring {
+namespace {
+thread_local runtime* this_thread_runtime = nullptr;
+}
+
+runtime* current_runtime() noexcept { return this_thread_runtime; }
+
+shard::shard(unsigned index, const runtime_config& config, pool::worker_pool& workers,
+             const std::vector<scheduler*>* directory, runtime& owner)
+    : scope_(scheduler_), previous_runtime_(this_thread_runtime) {
+  backend_selection s = select_backend(scheduler_, workers, config);
+  backend_ = std::move(s.chosen);
+  reason_ = std::move(s.reason);
+  scheduler_.attach(*backend_);
+  scheduler_.set_shard(index, directory);
+  if (config.on_unhandled_exception) scheduler_.set_unhandled_exception_handler(config.on_unhandled_exception);
+  this_thread_runtime = &owner;
+}
+
+shard::~shard() { this_thread_runtime = previous_runtime_; }
+
+backend_stats shard::stats() const noexcept {
+  backend_stats s = backend_->stats();
+  for (std::size_t k = 0; k < request_kinds; ++k) s.completed[k] = scheduler_.ops_completed(k);
+  return s;
+}
+
+void shard::stop_and_drain() noexcept {
+  scheduler_.set_stopping(true);
+  backend_->cancel_all();
+  scheduler_.drain();
+}
+
+// Queued work runs first (a task spawned a moment ago has only its start queued, and destroying
+// it would leave that start dangling); in stopping mode it freezes at its first op.
+void shard::destroy_suspended() noexcept {
+  do {
+    scheduler_.run_pending();
+    scheduler_.destroy_detached();
+  } while (scheduler_.detached_count() > 0);
+}
+
+void shard::finish_shutdown() noexcept {
+  // Replies from other shards' destroyed work may still arrive; they only release shared state.
+  destroy_suspended();
+  scheduler_.set_stopping(false);
+}
+
+}  // namespace couring
