@@ -29,6 +29,7 @@ template <> constexpr const char* name_of<send_req> = "send";
 template <> constexpr const char* name_of<shutdown_req> = "shutdown";
 template <> constexpr const char* name_of<poll_req> = "poll";
 template <> constexpr const char* name_of<flock_req> = "flock";
+template <> constexpr const char* name_of<call_req> = "offload";
 
 template <std::size_t... I>
 constexpr auto make_names(std::index_sequence<I...>) {

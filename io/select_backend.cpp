@@ -61,6 +61,7 @@ uring::uring_options uring_options_from(const runtime_config& config, unsigned s
   uring::uring_options o;
   o.ring.sq_entries = sq_entries;
   o.ring.cq_entries = config.cq_entries;
+  o.msg_ring_wakeups = config.uring_msg_ring_wakeups;
   for (const std::string& name : config.uring_hidden_requests) {
     bool known = name == "all";
     for (std::size_t k = 0; k < request_kinds; ++k) {

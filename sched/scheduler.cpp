@@ -49,6 +49,9 @@ void scheduler::post_remote(work_item& w) noexcept {
   // Only the producer that flips the flag pays for the wakeup syscall: a burst costs one.
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
+    // From another shard, that shard's backend may have a cheaper wakeup (MSG_RING).
+    scheduler* from = current();
+    if (from && from != this && from->io_->wake_other(*io_)) return;
     io_->wake();
   }
 }

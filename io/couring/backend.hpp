@@ -69,6 +69,14 @@ class backend {
   // Any thread: makes a blocked wait() return.
   virtual void wake() noexcept = 0;
 
+  // Owner thread: wakes another shard's backend through this one, if this backend has a cheaper
+  // way than target.wake() (io_uring: an IORING_OP_MSG_RING batched into the next enter).
+  // Returns false when it has none; the caller then uses target.wake().
+  virtual bool wake_other(backend& target) noexcept {
+    (void)target;
+    return false;
+  }
+
   virtual backend_kind kind() const noexcept = 0;
   backend_stats stats() const noexcept { return stats_.snapshot(); }
 

@@ -232,6 +232,10 @@ int exec_blocking(const request& r) noexcept {
           [](const shutdown_req& a) { return res_of(::shutdown(a.fd, a.how)); },
           // EINTR is returned, not retried: it is how a cancel interrupts a waiting lock.
           [](const flock_req& a) { return res_of(::flock(a.fd, a.operation)); },
+          [](const call_req& a) {
+            a.invoke(a.context);
+            return 0;
+          },
           [](const poll_req& a) {
             pollfd f{a.fd, static_cast<short>(a.events), 0};
             int n = restarting([&] { return res_of(::poll(&f, 1, -1)); });

@@ -53,6 +53,7 @@ int opcode_of(const request& r) noexcept {
                         [](const shutdown_req&) { return int{IORING_OP_SHUTDOWN}; },
                         [](const poll_req&) { return int{IORING_OP_POLL_ADD}; },
                         [](const flock_req&) { return no_opcode; },
+                        [](const call_req&) { return no_opcode; },
                     },
                     r);
 }
@@ -103,7 +104,9 @@ void prep(io_uring_sqe* sqe, const request& r, unsigned short ioprio) noexcept {
           [&](const send_req& a) { io_uring_prep_send(sqe, a.fd, a.buf, a.len, a.flags); },
           [&](const shutdown_req& a) { io_uring_prep_shutdown(sqe, a.fd, a.how); },
           [&](const poll_req& a) { io_uring_prep_poll_add(sqe, a.fd, a.events); },
-          [&](const flock_req&) { io_uring_prep_nop(sqe); },  // unreachable: no_opcode is never native
+          // Unreachable: requests with no_opcode are never native.
+          [&](const flock_req&) { io_uring_prep_nop(sqe); },
+          [&](const call_req&) { io_uring_prep_nop(sqe); },
       },
       r);
 }

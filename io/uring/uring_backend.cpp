@@ -56,6 +56,7 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
   for (auto [op, name] : required_ops) {
     if (!kernel_ops.test(static_cast<std::size_t>(op))) unusable(fmt::format("kernel io_uring lacks {}", name));
   }
+  msg_ring_ = options.msg_ring_wakeups && kernel_ops.test(IORING_OP_MSG_RING) && (ring_.features() & IORING_FEAT_CQE_SKIP);
   auto opcodes = opcodes_of_all(std::make_index_sequence<request_kinds>{});
   for (std::size_t k = 0; k < request_kinds; ++k) {
     // Timeouts cannot be emulated on this backend (the loop keeps no timers of its own); they
@@ -223,12 +224,31 @@ void uring_backend::cqe_arrived(op_base& op) noexcept {
   if (--op.cqes_expected == 0) complete(op, op.res);
 }
 
+bool uring_backend::wake_other(backend& target) noexcept {
+  if (!msg_ring_ || target.kind() != backend_kind::io_uring) return false;
+  auto& other = static_cast<uring_backend&>(target);
+  io_uring_sqe* sqe = next_sqe();
+  // A CQE in the other ring wakes it; ours comes only on failure (CQE_SKIP_SUCCESS), carrying the
+  // target so that its eventfd can be used instead. Submitted now, not with the next loop
+  // iteration: the caller may block (join a thread, wait on a mutex) before it loops again.
+  io_uring_prep_msg_ring(sqe, other.ring_.get()->ring_fd, 0, tag_woken, 0);
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&other) | tag_wake_failed);
+  flush();
+  return true;
+}
+
 void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
   // A cancel request's own answer, or the timeout liburing adds to a timed wait on kernels
   // without IORING_FEAT_EXT_ARG: neither belongs to an op.
   if (user_data == 0 || user_data == LIBURING_UDATA_TIMEOUT) return;
   if (user_data == tag_wakeup) {
     arm_wakeup();
+    return;
+  }
+  if (user_data == tag_woken) return;  // being woken was the message
+  if ((user_data & tag_mask) == tag_wake_failed) {
+    reinterpret_cast<uring_backend*>(static_cast<std::uintptr_t>(user_data) & ~tag_mask)->wake();
     return;
   }
   auto& op = *reinterpret_cast<op_base*>(static_cast<std::uintptr_t>(user_data) & ~tag_mask);

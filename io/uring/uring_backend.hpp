@@ -26,6 +26,7 @@ struct uring_options {
   // Request kinds to run through the emulation even if the kernel has their opcode (tests use
   // this to exercise the per-op fallback on a kernel that has every opcode).
   std::bitset<request_kinds> hidden;
+  bool msg_ring_wakeups = true;
 };
 
 class uring_backend final : public backend {
@@ -39,6 +40,7 @@ class uring_backend final : public backend {
   void cancel_all() noexcept override;
   void wait(bool block, std::int64_t deadline_ns) noexcept override;
   void wake() noexcept override;
+  bool wake_other(backend& target) noexcept override;
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 
   // Whether the kernel executes this request kind natively (false: the emulation does).
@@ -47,7 +49,14 @@ class uring_backend final : public backend {
 
  private:
   // user_data is an op address (8-byte aligned) plus one of these tags in the low bits.
-  enum tag : std::uintptr_t { tag_op = 0, tag_fallback_poll = 1, tag_link_timeout = 2, tag_wakeup = 3 };
+  enum tag : std::uintptr_t {
+    tag_op = 0,
+    tag_fallback_poll = 1,
+    tag_link_timeout = 2,
+    tag_wakeup = 3,         // this ring's eventfd read (no pointer)
+    tag_woken = 4,          // another shard's MSG_RING arrived: its only job was to wake us
+    tag_wake_failed = 5,    // our MSG_RING to the backend at this address failed: use its eventfd
+  };
   static constexpr std::uintptr_t tag_mask = 7;
 
   io_uring_sqe* next_sqe() noexcept;
@@ -64,6 +73,7 @@ class uring_backend final : public backend {
 
   scheduler& owner_;
   ring ring_;
+  bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING (5.18)
   std::array<bool, request_kinds> native_{};
   pool::worker_submitter workers_;
   unique_fd wake_fd_;

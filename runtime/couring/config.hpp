@@ -34,6 +34,9 @@ struct runtime_config {
   // Request kinds ("read", "openat", ... as request_name() spells them, or "all") that the
   // io_uring backend runs through the emulation although the kernel has their opcode.
   std::vector<std::string> uring_hidden_requests;
+  // Wake a sleeping io_uring shard from another with IORING_OP_MSG_RING (5.18) instead of its
+  // eventfd. Either way a burst of cross-shard messages costs one wakeup.
+  bool uring_msg_ring_wakeups = true;
 
   // Thread pool (used by the thread-pool backend, and by io_uring for opcodes the kernel lacks).
   unsigned pool_threads = 0;                // 0: 4 per CPU the process may use, at least 8

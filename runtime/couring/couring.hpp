@@ -6,6 +6,8 @@
 #include <couring/endpoint.hpp>
 #include <couring/errors.hpp>
 #include <couring/file.hpp>
+#include <couring/offload.hpp>
+#include <couring/on_shard.hpp>
 #include <couring/lock.hpp>
 #include <couring/ops.hpp>
 #include <couring/priority.hpp>
