@@ -1,10 +1,12 @@
 // Everything a program needs, in one include.
 #pragma once
 
+#include <couring/blocking.hpp>
 #include <couring/config.hpp>
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
 #include <couring/errors.hpp>
+#include <couring/fiber.hpp>
 #include <couring/file.hpp>
 #include <couring/offload.hpp>
 #include <couring/on_shard.hpp>
