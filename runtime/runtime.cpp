@@ -49,7 +49,12 @@ runtime::runtime(runtime_config config) : config_(apply_environment(std::move(co
   if (config_.on_unhandled_exception) scheduler_.set_unhandled_exception_handler(config_.on_unhandled_exception);
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  // Every op has completed, but a worker may still be inside post_remote() for the last one,
+  // about to wake the backend (the owner may have seen the op without that wakeup and finished):
+  // the backend must outlive every worker.
+  workers_->stop();
+}
 
 void runtime::stop() noexcept {
   // Only the first of concurrent stop() calls posts; the notice is a single embedded item.

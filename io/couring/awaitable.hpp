@@ -75,6 +75,27 @@ struct op_canceler {
 
 }  // namespace detail
 
+// What with_priority() and with_token() return: the op they were applied to, awaitable through
+// this handle, with more options chainable. Only for immediate use in a co_await expression.
+template <class Derived>
+class [[nodiscard]] op_options {
+ public:
+  explicit op_options(Derived& op) noexcept : op_(&op) {}
+
+  op_options with_priority(io_priority p) && noexcept { return std::move(*op_).with_priority(p); }
+  op_options with_token(stop_token t) && noexcept { return std::move(*op_).with_token(std::move(t)); }
+
+  bool await_ready() const noexcept { return op_->await_ready(); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    return op_->await_suspend(h);
+  }
+  decltype(auto) await_resume() noexcept { return op_->await_resume(); }
+
+ private:
+  Derived* op_;
+};
+
 // Derived supplies `await_resume()`; everything else about submitting is shared here.
 template <class Derived>
 class op_awaitable {
@@ -93,14 +114,17 @@ class op_awaitable {
   }
 
   // Options, chained on the temporary: `co_await read(fd, buf).with_priority(io_priority::idle())`.
-  Derived&& with_priority(io_priority p) && noexcept {
+  // They return a small proxy by value rather than the awaitable itself: GCC 12 copies a glvalue
+  // co_await operand into the frame, which an immovable awaitable forbids; the proxy may be copied
+  // and points at the temporary, which lives until the end of the co_await's full-expression.
+  op_options<Derived> with_priority(io_priority p) && noexcept {
     op_.ioprio = p.value();
-    return static_cast<Derived&&>(*this);
+    return op_options<Derived>(static_cast<Derived&>(*this));
   }
   // Observe this token instead of the awaiting task's.
-  Derived&& with_token(stop_token t) && noexcept {
+  op_options<Derived> with_token(stop_token t) && noexcept {
     token_ = std::move(t);
-    return static_cast<Derived&&>(*this);
+    return op_options<Derived>(static_cast<Derived&>(*this));
   }
 
  protected:
