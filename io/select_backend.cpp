@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <variant>
 #include <system_error>
@@ -46,13 +47,13 @@ std::string describe_failure(const std::system_error& e) {
   return what;
 }
 
-// The line is logged once per distinct choice in a process: tests and tools create many runtimes.
+// The line is logged once per distinct choice in a process: tests and tools create many runtimes,
+// possibly alternating between choices, so every line already written is remembered.
 void log_choice_once(const std::string& line) {
   static std::mutex m;
-  static std::string last;
+  static std::set<std::string> logged;
   std::lock_guard lock(m);
-  if (line == last) return;
-  last = line;
+  if (!logged.insert(line).second) return;
   detail::log_notice(line);
 }
 
@@ -90,7 +91,7 @@ std::unique_ptr<uring::uring_backend> try_uring(scheduler& owner, pool::worker_p
 std::string emulated_kinds(const uring::uring_backend& b) {
   std::string list;
   for (std::size_t k = 0; k < request_kinds; ++k) {
-    if (b.native(k)) continue;
+    if (!b.emulated(k)) continue;
     if (!list.empty()) list += ',';
     list += request_name(k);
   }

@@ -1,4 +1,5 @@
 #include <couring/config.hpp>
+#include <couring/request.hpp>
 
 #include <cstdlib>
 #include <stdexcept>
@@ -20,6 +21,14 @@ std::vector<std::string> split_commas(std::string_view s) {
   return parts;
 }
 
+bool is_request_name(std::string_view name) noexcept {
+  if (name == "all") return true;
+  for (std::size_t k = 0; k < request_kinds; ++k) {
+    if (name == request_name(k)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 runtime_config apply_environment(runtime_config config) {
@@ -31,7 +40,14 @@ runtime_config apply_environment(runtime_config config) {
     else throw std::invalid_argument("COURING_BACKEND=" + std::string(b) + ": expected auto, io_uring or thread_pool");
   }
   if (const char* v = std::getenv("COURING_URING_HIDE"); v && *v) {
-    for (auto& name : split_commas(v)) config.uring_hidden_requests.push_back(name);
+    for (auto& name : split_commas(v)) {
+      // Checked here, not only when an io_uring backend is built: a typo must not pass unnoticed
+      // on a run that happens to use the thread pool.
+      if (!is_request_name(name))
+        throw std::invalid_argument(std::string("COURING_URING_HIDE=") + v + ": unknown request kind \"" + name +
+                                    "\" (expected names such as read, openat, recv, or all)");
+      config.uring_hidden_requests.push_back(name);
+    }
   }
   if (const char* v = std::getenv("COURING_POOL_THREADS"); v && *v) {
     char* end = nullptr;

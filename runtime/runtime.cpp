@@ -177,6 +177,10 @@ runtime::runtime(runtime_config config) : config_(apply_environment(std::move(co
 
 runtime::~runtime() {
   COURING_ASSERT(sched().on_owner_thread(), "a runtime was destroyed on another thread than the one that made it");
+  // Every op has completed, but a worker may still be inside post_remote() for the last one,
+  // about to wake that op's shard (which may have seen the op without the wakeup and finished):
+  // every backend must outlive every worker, so the workers go first.
+  workers_->stop();
   stop_remote_shards();
 }
 

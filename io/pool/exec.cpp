@@ -58,8 +58,12 @@ int try_accept(const accept_req& a) noexcept {
   return r == -EWOULDBLOCK ? -EAGAIN : r;
 }
 
+// io_uring's POLL_ADD always reports POLLERR, POLLHUP, POLLNVAL and POLLRDHUP when they hold,
+// asked or not; poll(2) reports POLLRDHUP only when asked. Asking for it gives the same answer.
+constexpr short poll_always = POLLRDHUP;
+
 int try_poll(const poll_req& p) noexcept {
-  pollfd f{p.fd, static_cast<short>(p.events), 0};
+  pollfd f{p.fd, static_cast<short>(p.events | poll_always), 0};
   int n = ::poll(&f, 1, 0);
   if (n < 0) return -errno;
   if (n == 0) return -EAGAIN;
@@ -134,6 +138,19 @@ plan plan_stream_io(const request& r, int fd, bool at_current_position, std::uin
   return readiness_or_done(first, fd, events);
 }
 
+// pread and pwrite need a seekable file. io_uring instead hands the position to the file's own
+// read or write, and stream files decide: pipes, eventfds and ttys ignore it, sockets accept only
+// 0 (ESPIPE otherwise). Same answers here: on ESPIPE, like glibc's AIO, the call is made at the
+// current position, unless the file is a socket and the position not 0.
+template <class AtOffset, class AtCurrent>
+int positional(int fd, std::int64_t offset, AtOffset&& at_offset, AtCurrent&& at_current) noexcept {
+  int r = restarting(at_offset);
+  if (r != -ESPIPE) return r;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && offset != 0) return r;
+  return restarting(at_current);
+}
+
 }  // namespace
 
 plan plan_for(const request& r) noexcept {
@@ -154,7 +171,7 @@ plan plan_for(const request& r) noexcept {
           },
           [&r](const send_req& a) { return readiness_or_done(try_once(r), a.fd, POLLOUT); },
           [&r](const accept_req& a) { return readiness_or_done(try_once(r), a.fd, POLLIN); },
-          [&r](const poll_req& a) { return readiness_or_done(try_once(r), a.fd, a.events); },
+          [&r](const poll_req& a) { return readiness_or_done(try_once(r), a.fd, a.events | poll_always); },
           [](const connect_req& a) {
             int started = start_connect(a);
             if (started == -EINPROGRESS) return plan{route::readiness, 0, a.fd, POLLOUT};
@@ -179,22 +196,28 @@ int exec_blocking(const request& r) noexcept {
       overloaded{
           [](const nop_req&) { return 0; },
           [](const read_req& a) {
-            return restarting([&] {
-              return a.offset == current_position ? res_of(::read(a.fd, a.buf, a.len))
-                                                  : res_of(::pread(a.fd, a.buf, a.len, a.offset));
-            });
+            auto at_current = [&] { return res_of(::read(a.fd, a.buf, a.len)); };
+            if (a.offset == current_position) return restarting(at_current);
+            return positional(a.fd, a.offset, [&] { return res_of(::pread(a.fd, a.buf, a.len, a.offset)); }, at_current);
           },
           [](const write_req& a) {
-            return restarting([&] {
-              return a.offset == current_position ? res_of(::write(a.fd, a.buf, a.len))
-                                                  : res_of(::pwrite(a.fd, a.buf, a.len, a.offset));
-            });
+            auto at_current = [&] { return res_of(::write(a.fd, a.buf, a.len)); };
+            if (a.offset == current_position) return restarting(at_current);
+            return positional(a.fd, a.offset, [&] { return res_of(::pwrite(a.fd, a.buf, a.len, a.offset)); }, at_current);
           },
           [](const readv_req& a) {
-            return restarting([&] { return res_of(::preadv2(a.fd, a.iov, static_cast<int>(a.count), a.offset, 0)); });
+            auto at = [&](std::int64_t offset) {
+              return [&a, offset] { return res_of(::preadv2(a.fd, a.iov, static_cast<int>(a.count), offset, 0)); };
+            };
+            if (a.offset == current_position) return restarting(at(current_position));
+            return positional(a.fd, a.offset, at(a.offset), at(current_position));
           },
           [](const writev_req& a) {
-            return restarting([&] { return res_of(::pwritev2(a.fd, a.iov, static_cast<int>(a.count), a.offset, 0)); });
+            auto at = [&](std::int64_t offset) {
+              return [&a, offset] { return res_of(::pwritev2(a.fd, a.iov, static_cast<int>(a.count), offset, 0)); };
+            };
+            if (a.offset == current_position) return restarting(at(current_position));
+            return positional(a.fd, a.offset, at(a.offset), at(current_position));
           },
           [](const openat_req& a) {
             return restarting([&] { return res_of(::openat(a.dirfd, a.path, a.flags, a.mode)); });
@@ -237,7 +260,7 @@ int exec_blocking(const request& r) noexcept {
             return 0;
           },
           [](const poll_req& a) {
-            pollfd f{a.fd, static_cast<short>(a.events), 0};
+            pollfd f{a.fd, static_cast<short>(a.events | poll_always), 0};
             int n = restarting([&] { return res_of(::poll(&f, 1, -1)); });
             if (n < 0) return n;
             if (f.revents & POLLNVAL) return -EBADF;

@@ -39,7 +39,11 @@ int readiness::watch(op_base& op, int fd, std::uint32_t events) noexcept {
   }
   fd_waiters& w = fds_[fd];
   std::uint32_t wanted = interest_of(w) | events;
-  if ((w.armed & wanted) != wanted) {
+  // With no waiter left, `armed` may describe a registration that is gone: the last waiter was
+  // cancelled (nothing disarms it) and the fd closed (which drops it from epoll), its number now
+  // naming another file. Only while ops wait on the fd (it cannot be closed under them) is
+  // `armed` the truth; otherwise arm again, which the first op on an idle fd does anyway.
+  if (w.head == nullptr || (w.armed & wanted) != wanted) {
     if (int r = arm(fd, w, wanted); r < 0) return r;
   }
   op.backend_events = events;

@@ -50,14 +50,18 @@ worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
   for (auto& t : threads_) native_.push_back(t.native_handle());
 }
 
-worker_pool::~worker_pool() {
+worker_pool::~worker_pool() { stop(); }
+
+void worker_pool::stop() noexcept {
   {
     std::lock_guard lock(mutex_);
-    COURING_ASSERT(queued_ == 0, "the worker pool was destroyed with ops still queued");
+    COURING_ASSERT(queued_ == 0, "the worker pool was stopped with ops still queued");
     stopping_ = true;
   }
   work_available_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {

@@ -24,7 +24,12 @@ namespace couring::pool {
 class worker_pool {
  public:
   worker_pool(unsigned threads, std::size_t queue_capacity);
-  ~worker_pool();
+  ~worker_pool();  // stop()s
+
+  // Ends and joins the workers (idempotent); the queue must be empty. Afterwards no worker can be
+  // inside an owner's post_remote(), which wakes that owner's backend: its owner calls this
+  // before destroying the backend.
+  void stop() noexcept;
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 

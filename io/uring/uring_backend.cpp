@@ -62,7 +62,8 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
     // Timeouts cannot be emulated on this backend (the loop keeps no timers of its own); they
     // are a required opcode, so hiding them is ignored.
     bool hideable = opcodes[k] != IORING_OP_TIMEOUT;
-    bool kernel_has = opcodes[k] != no_opcode && kernel_ops.test(static_cast<std::size_t>(opcodes[k]));
+    expressible_[k] = opcodes[k] != no_opcode;
+    bool kernel_has = expressible_[k] && kernel_ops.test(static_cast<std::size_t>(opcodes[k]));
     native_[k] = kernel_has && !(hideable && options.hidden.test(k));
   }
 
@@ -107,7 +108,7 @@ void uring_backend::submit(op_base& op) noexcept {
   const std::size_t kind = op.req.index();
   stats_.submitted[kind].add();
   if (!native_[kind]) {
-    stats_.fallbacks[kind].add();
+    if (expressible_[kind]) stats_.fallbacks[kind].add();
     fallback(op);
     return;
   }

@@ -45,6 +45,10 @@ class uring_backend final : public backend {
 
   // Whether the kernel executes this request kind natively (false: the emulation does).
   bool native(std::size_t request_index) const noexcept { return native_[request_index]; }
+  // Whether it runs emulated although io_uring could express it: the kernel lacks the opcode, or
+  // configuration hides it. (Kinds with no opcode at all, locks and offload, always run on the
+  // workers by design; that is not a fallback.)
+  bool emulated(std::size_t request_index) const noexcept { return !native_[request_index] && expressible_[request_index]; }
   std::string describe() const { return ring_.describe(); }
 
  private:
@@ -75,6 +79,7 @@ class uring_backend final : public backend {
   ring ring_;
   bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING (5.18)
   std::array<bool, request_kinds> native_{};
+  std::array<bool, request_kinds> expressible_{};
   pool::worker_submitter workers_;
   unique_fd wake_fd_;
   std::uint64_t wake_value_ = 0;
