@@ -28,12 +28,15 @@ int res_of(T r) noexcept {
   return r < 0 ? -errno : static_cast<int>(r);
 }
 
-// Retries a call interrupted by a signal. Only for calls that POSIX says may be restarted.
+// The cancellation check of the op this worker thread is running (set by exec_blocking).
+thread_local interrupt_check running_check;
+
+// Retries a call interrupted by a signal, unless the signal meant "this op was cancelled".
 template <class F>
 int restarting(F&& call) noexcept {
   for (;;) {
     int r = call();
-    if (r != -EINTR) return r;
+    if (r != -EINTR || running_check.requested()) return r;
   }
 }
 
@@ -189,9 +192,12 @@ int retry_when_ready(const request& r, std::uint32_t revents) noexcept {
   return normalise_again(try_once(r));
 }
 
-bool interruptible(const request& r) noexcept { return std::holds_alternative<flock_req>(r); }
+bool interruptible(const request& r) noexcept {
+  return !std::holds_alternative<call_req>(r) && !std::holds_alternative<close_req>(r);
+}
 
-int exec_blocking(const request& r) noexcept {
+int exec_blocking(const request& r, interrupt_check check) noexcept {
+  running_check = check;
   return std::visit(
       overloaded{
           [](const nop_req&) { return 0; },
@@ -240,6 +246,7 @@ int exec_blocking(const request& r) noexcept {
           [](const timeout_req& a) {
             timespec when{static_cast<time_t>(a.when.tv_sec), static_cast<long>(a.when.tv_nsec)};
             while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &when, nullptr) == EINTR) {
+              if (running_check.requested()) return -EINTR;
             }
             return -ETIME;
           },
@@ -247,14 +254,15 @@ int exec_blocking(const request& r) noexcept {
           [](const accept_req& a) {
             return restarting([&] { return res_of(::accept4(a.fd, a.addr, a.addrlen, a.flags)); });
           },
+          // Not restarted: after EINTR the connection goes on in the kernel and connect() again
+          // would say EALREADY. Only a cancel interrupts a worker, so EINTR means cancelled.
           [](const connect_req& a) { return res_of(::connect(a.fd, a.addr, a.addrlen)); },
           [](const recv_req& a) { return restarting([&] { return res_of(::recv(a.fd, a.buf, a.len, a.flags)); }); },
           [](const send_req& a) {
             return restarting([&] { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_NOSIGNAL)); });
           },
           [](const shutdown_req& a) { return res_of(::shutdown(a.fd, a.how)); },
-          // EINTR is returned, not retried: it is how a cancel interrupts a waiting lock.
-          [](const flock_req& a) { return res_of(::flock(a.fd, a.operation)); },
+          [](const flock_req& a) { return restarting([&] { return res_of(::flock(a.fd, a.operation)); }); },
           [](const call_req& a) {
             a.invoke(a.context);
             return 0;

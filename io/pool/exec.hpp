@@ -13,6 +13,7 @@
 
 #include <couring/request.hpp>
 
+#include <atomic>
 #include <cstdint>
 
 namespace couring::pool {
@@ -34,11 +35,22 @@ plan plan_for(const request& r) noexcept;
 // `revents` are the events that were reported.
 int retry_when_ready(const request& r, std::uint32_t revents) noexcept;
 
-// The blocking syscall a worker performs: >= 0 or -errno, retried on EINTR where POSIX allows.
-int exec_blocking(const request& r) noexcept;
+// Tells a worker's blocking call that its op was cancelled: EINTR is then returned instead of
+// retried. (The worker is signalled so that the call returns EINTR in the first place.)
+struct interrupt_check {
+  const std::atomic<std::uint8_t>* state = nullptr;
+  std::uint8_t bit = 0;
+  bool requested() const noexcept { return state && (state->load(std::memory_order_acquire) & bit); }
+};
 
-// Whether cancelling the request while a worker runs it interrupts the syscall (a waiting lock)
-// instead of letting it finish (POSIX AIO's AIO_NOTCANCELED, the rule for everything else).
+// The blocking syscall a worker performs: >= 0 or -errno, retried on EINTR where POSIX allows
+// and `check` does not say the op was cancelled.
+int exec_blocking(const request& r, interrupt_check check = {}) noexcept;
+
+// Whether cancelling the request while a worker runs it interrupts the syscall. True for every
+// call that may wait on something outside the process for ever (a lock, a pipe, a socket, a
+// FIFO's open): it returns what it transferred so far, or is cancelled. False for user code run
+// by offload() and for close(), which run to the end (POSIX AIO's AIO_NOTCANCELED).
 bool interruptible(const request& r) noexcept;
 
 }  // namespace couring::pool

@@ -45,6 +45,7 @@ worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
   sigdelset(&all, worker_interrupt_signal());
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   threads_.reserve(threads);
+  running_.assign(threads, nullptr);  // before any worker can look at it
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   for (auto& t : threads_) native_.push_back(t.native_handle());
@@ -175,6 +176,14 @@ std::vector<op_base*> worker_pool::take_all_of_locked(const scheduler& owner) {
   return taken;
 }
 
+std::vector<op_base*> worker_pool::running_of(const scheduler& owner) {
+  std::vector<op_base*> ops;
+  std::lock_guard lock(mutex_);
+  for (op_base* op : running_)
+    if (op && op->owner == &owner) ops.push_back(op);
+  return ops;
+}
+
 std::size_t worker_pool::high_water() const noexcept {
   std::lock_guard lock(mutex_);
   return high_water_;
@@ -190,23 +199,20 @@ void worker_pool::worker_main(unsigned index) noexcept {
       op = pop_locked();
       op->worker_state.store(state_running, std::memory_order_relaxed);
       op->backend_index = index;  // who to signal if a cancel interrupts it
+      running_[index] = op;
       post_space_waiters_locked();
     }
 
-    int res;
-    for (;;) {
-      res = exec_blocking(op->req);
-      if (res != -EINTR || !interruptible(op->req)) break;
-      // acquire pairs with cancel()'s release: EINTR after a cancel means "cancelled".
-      if (op->worker_state.load(std::memory_order_acquire) & interrupt_bit) {
-        res = -ECANCELED;
-        break;
-      }
-    }
+    // cancel() sets interrupt_bit (release; the check's acquire pairs with it) and signals this
+    // thread; the call then returns EINTR, which means cancelled. A call that transferred
+    // something before the signal reports that instead, as POSIX says it must.
+    int res = exec_blocking(op->req, interrupt_check{&op->worker_state, interrupt_bit});
+    if (res == -EINTR) res = -ECANCELED;
 
     {
       std::lock_guard lock(mutex_);
       op->worker_state.store(state_done, std::memory_order_relaxed);
+      running_[index] = nullptr;
     }
     // The op may be resumed and destroyed as soon as it is pushed: touch nothing of it afterwards.
     complete_from_worker(*op, res);

@@ -55,6 +55,9 @@ class worker_pool {
   template <class Fn>
   void dequeue_all_of(const scheduler& owner, Fn&& fn);
 
+  // The ops of `owner` that workers are running now (their completions are still to come).
+  std::vector<op_base*> running_of(const scheduler& owner);
+
   unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }
   std::size_t capacity() const noexcept { return capacity_; }
   // The largest queue length ever seen: a test reads it to prove the bound held.
@@ -91,7 +94,8 @@ class worker_pool {
   bool stopping_ = false;
   std::vector<space_waiter> space_waiters_;
   std::vector<std::thread> threads_;
-  std::vector<pthread_t> native_;  // to signal a worker whose syscall a cancel interrupts
+  std::vector<pthread_t> native_;   // to signal a worker whose syscall a cancel interrupts
+  std::vector<op_base*> running_;   // by worker index, under mutex_; nullptr when idle
 };
 
 // The signal that interrupts a worker's interruptible syscall (SIGRTMIN + 5). Its handler does

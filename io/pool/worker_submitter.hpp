@@ -9,6 +9,7 @@
 #include <couring/op.hpp>
 
 #include <cstdint>
+#include <vector>
 
 namespace couring::pool {
 
@@ -26,7 +27,8 @@ class worker_submitter {
   // the caller then completes it. False if a worker runs it or has finished it.
   bool cancel(op_base& op) noexcept;
 
-  // Dequeues every op of this shard that has not started; calls `fn(op)` for each.
+  // Dequeues every op of this shard that has not started and calls `fn(op)` for each; asks the
+  // running ones to stop (interruptible calls are interrupted; the others finish).
   template <class Fn>
   void cancel_all(Fn&& fn);
 
@@ -67,6 +69,13 @@ void worker_submitter::cancel_all(Fn&& fn) {
     fn(*op);
   }
   workers_.dequeue_all_of(owner_, [&fn](op_base& op) { fn(op); });
+  std::vector<op_base*> running;
+  try {
+    running = workers_.running_of(owner_);
+  } catch (...) {
+    return;  // without the list they finish on their own: shutdown waits for them
+  }
+  for (op_base* op : running) cancel(*op);
 }
 
 }  // namespace couring::pool
