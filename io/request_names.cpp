@@ -30,6 +30,8 @@ template <> constexpr const char* name_of<shutdown_req> = "shutdown";
 template <> constexpr const char* name_of<poll_req> = "poll";
 template <> constexpr const char* name_of<flock_req> = "flock";
 template <> constexpr const char* name_of<call_req> = "offload";
+template <> constexpr const char* name_of<splice_req> = "splice";
+template <> constexpr const char* name_of<tee_req> = "tee";
 
 template <std::size_t... I>
 constexpr auto make_names(std::index_sequence<I...>) {

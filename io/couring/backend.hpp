@@ -78,6 +78,14 @@ class backend {
   }
 
   virtual backend_kind kind() const noexcept = 0;
+
+  // Whether this backend hands requests of this kind (a `request` index) to the kernel as such,
+  // rather than emulating them with blocking calls on workers. Helpers such as send_file use it
+  // to pick the path that does not pin a worker.
+  virtual bool native(std::size_t request_index) const noexcept {
+    (void)request_index;
+    return false;
+  }
   backend_stats stats() const noexcept { return stats_.snapshot(); }
 
  protected:

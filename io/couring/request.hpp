@@ -54,13 +54,17 @@ struct poll_req { int fd; unsigned events; };
 // flock(2) without LOCK_NB: waits for the lock. No io_uring opcode exists, so it always runs on
 // a worker, and it is the one request whose running syscall a cancel interrupts.
 struct flock_req { int fd; int operation; };
+// splice(2)/tee(2): moves bytes between a pipe and another fd inside the kernel. An offset of
+// current_position means "none" (required for the pipe side).
+struct splice_req { int fd_in; std::int64_t off_in; int fd_out; std::int64_t off_out; std::uint32_t len; unsigned flags; };
+struct tee_req { int fd_in; int fd_out; std::uint32_t len; unsigned flags; };
 // Runs invoke(context) on a worker: offload() of a blocking or CPU-heavy callable.
 struct call_req { void (*invoke)(void*) noexcept; void* context; };
 
 using request = std::variant<nop_req, read_req, write_req, readv_req, writev_req, openat_req, close_req,
                              statx_req, fsync_req, fallocate_req, ftruncate_req, unlinkat_req, renameat_req,
                              mkdirat_req, timeout_req, socket_req, accept_req, connect_req, recv_req, send_req,
-                             shutdown_req, poll_req, flock_req, call_req>;
+                             shutdown_req, poll_req, flock_req, call_req, splice_req, tee_req>;
 
 inline constexpr std::size_t request_kinds = std::variant_size_v<request>;
 static_assert(request_kinds <= 32, "scheduler::max_op_kinds counts completions per request kind");

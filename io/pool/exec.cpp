@@ -1,6 +1,6 @@
 #include "exec.hpp"
 
-#include <fcntl.h>
+#include <fcntl.h>  // splice, tee
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -267,6 +267,14 @@ int exec_blocking(const request& r, interrupt_check check) noexcept {
             a.invoke(a.context);
             return 0;
           },
+          [](const splice_req& a) {
+            loff_t in = a.off_in, out = a.off_out;
+            return restarting([&] {
+              return res_of(::splice(a.fd_in, a.off_in == current_position ? nullptr : &in, a.fd_out,
+                                     a.off_out == current_position ? nullptr : &out, a.len, a.flags));
+            });
+          },
+          [](const tee_req& a) { return restarting([&] { return res_of(::tee(a.fd_in, a.fd_out, a.len, a.flags)); }); },
           [](const poll_req& a) {
             pollfd f{a.fd, static_cast<short>(a.events | poll_always), 0};
             int n = restarting([&] { return res_of(::poll(&f, 1, -1)); });

@@ -54,6 +54,8 @@ int opcode_of(const request& r) noexcept {
                         [](const poll_req&) { return int{IORING_OP_POLL_ADD}; },
                         [](const flock_req&) { return no_opcode; },
                         [](const call_req&) { return no_opcode; },
+                        [](const splice_req&) { return int{IORING_OP_SPLICE}; },
+                        [](const tee_req&) { return int{IORING_OP_TEE}; },
                     },
                     r);
 }
@@ -107,6 +109,8 @@ void prep(io_uring_sqe* sqe, const request& r, unsigned short ioprio) noexcept {
           // Unreachable: requests with no_opcode are never native.
           [&](const flock_req&) { io_uring_prep_nop(sqe); },
           [&](const call_req&) { io_uring_prep_nop(sqe); },
+          [&](const splice_req& a) { io_uring_prep_splice(sqe, a.fd_in, a.off_in, a.fd_out, a.off_out, a.len, a.flags); },
+          [&](const tee_req& a) { io_uring_prep_tee(sqe, a.fd_in, a.fd_out, a.len, a.flags); },
       },
       r);
 }

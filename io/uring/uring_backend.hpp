@@ -44,7 +44,7 @@ class uring_backend final : public backend {
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 
   // Whether the kernel executes this request kind natively (false: the emulation does).
-  bool native(std::size_t request_index) const noexcept { return native_[request_index]; }
+  bool native(std::size_t request_index) const noexcept override { return native_[request_index]; }
   // Whether it runs emulated although io_uring could express it: the kernel lacks the opcode, or
   // configuration hides it. (Kinds with no opcode at all, locks and offload, always run on the
   // workers by design; that is not a fallback.)

@@ -19,6 +19,7 @@
 #include <couring/signal.hpp>
 #include <couring/socket.hpp>
 #include <couring/spawn.hpp>
+#include <couring/splice.hpp>
 #include <couring/stop_token.hpp>
 #include <couring/task.hpp>
 #include <couring/task_group.hpp>
