@@ -159,6 +159,19 @@ task<std::vector<std::string>> tour(std::string dir) {
   int answer = co_await offload([] { return 42; });
   note("offload", std::to_string(answer));
 
+  int p1[2], p2[2];
+  REQUIRE(::pipe2(p1, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(p2, O_CLOEXEC) == 0);
+  unique_fd p1r(p1[0]), p1w(p1[1]), p2r(p2[0]), p2w(p2[1]);
+  auto spliced = co_await couring::splice(fd, 0, p1w.get(), current_position, 5);
+  note("splice from the file into a pipe", outcome(spliced));
+  auto teed = co_await couring::tee(p1r.get(), p2w.get(), 5);
+  note("tee into a second pipe", outcome(teed));
+  auto drained = co_await couring::read(p2r.get(), buffer(buf));
+  note("the tee'd bytes", outcome(drained) + " " + std::string(buf.data(), drained ? *drained : 0));
+  auto bad_splice = co_await couring::splice(fd, 0, fd, 0, 5);
+  note("splice between two files", outcome(bad_splice));
+
   auto cl = co_await couring::close(std::move(*opened));
   note("close", outcome(cl));
   auto cl2 = co_await couring::close(fd);  // the number is closed now (nothing opened since)

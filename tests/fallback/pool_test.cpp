@@ -521,7 +521,9 @@ TEST_CASE("when run() returns with ops queued and parked, each completes exactly
     }());
   }
   CHECK(held.resumed == 1);
-  CHECK(held.res == worker_blocker::size);
+  // Shutdown interrupts the running recv: it ends with the byte it had, or with all four if the
+  // release reached it first. Never an error, never lost bytes.
+  CHECK((held.res == 1 || held.res == static_cast<int>(worker_blocker::size)));
   for (int i = 0; i < ops; ++i) {
     INFO("op " << i << " ended with " << rec[i].res);
     CHECK(rec[i].resumed == 1);
