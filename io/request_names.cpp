@@ -32,6 +32,9 @@ template <> constexpr const char* name_of<flock_req> = "flock";
 template <> constexpr const char* name_of<call_req> = "offload";
 template <> constexpr const char* name_of<splice_req> = "splice";
 template <> constexpr const char* name_of<tee_req> = "tee";
+template <> constexpr const char* name_of<accept_multishot_req> = "accept_multishot";
+template <> constexpr const char* name_of<recv_multishot_req> = "recv_multishot";
+template <> constexpr const char* name_of<send_zc_req> = "send_zc";
 
 template <std::size_t... I>
 constexpr auto make_names(std::index_sequence<I...>) {

@@ -4,16 +4,28 @@
 #pragma once
 
 #include <couring/op.hpp>
+#include <couring/result.hpp>
 #include <couring/stat_counter.hpp>
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace couring {
 
 enum class backend_kind : std::uint8_t { io_uring, thread_pool };
+
+// Buffers the kernel picks from for multishot receives (an io_uring provided-buffer ring),
+// registered on one backend. Owner thread only.
+class provided_buffers {
+ public:
+  virtual ~provided_buffers() = default;
+  virtual std::uint16_t group() const noexcept = 0;
+  // Gives buffer `id` (`len` bytes at `addr`) to the kernel to fill.
+  virtual void provide(void* addr, std::uint32_t len, std::uint16_t id) noexcept = 0;
+};
 
 const char* backend_name(backend_kind k) noexcept;
 
@@ -79,6 +91,13 @@ class backend {
 
   virtual backend_kind kind() const noexcept = 0;
 
+  // Registers a ring of `entries` (a power of two) provided buffers; operation_not_supported where
+  // the backend has none, or the kernel's error (ENOMEM under a small RLIMIT_MEMLOCK...).
+  virtual result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) {
+    (void)entries;
+    return std::errc::operation_not_supported;
+  }
+
   // Whether this backend hands requests of this kind (a `request` index) to the kernel as such,
   // rather than emulating them with blocking calls on workers. Helpers such as send_file use it
   // to pick the path that does not pin a worker.
@@ -91,5 +110,18 @@ class backend {
  protected:
   backend_counters stats_;
 };
+
+// Submits an op that is not awaited by a coroutine (a stream's multishot op, re-armed after each
+// end) on the current scheduler. Owner thread only.
+inline void submit_on_current(op_base& op) noexcept {
+  scheduler* s = scheduler::current();
+  op.owner = s;
+  op.res = 0;
+  op.cqe_flags = 0;
+  op.cancel = cancel_reason::none;
+  op.state = op_state::submitted;
+  s->op_submitted();
+  s->io().submit(op);
+}
 
 }  // namespace couring

@@ -29,6 +29,12 @@ enum class op_state : std::uint8_t {
 // Why an op was asked to stop; a -ECANCELED completion caused by a deadline becomes -ETIMEDOUT.
 enum class cancel_reason : std::uint8_t { none, requested, timed_out };
 
+// Completion flags, as the kernel numbers them in a CQE (io/uring/prep.cpp checks them against
+// liburing); backends that emulate a feature report results with the same flags.
+inline constexpr std::uint32_t cqe_flag_buffer = 1u << 0;  // the upper 16 bits name a provided buffer
+inline constexpr std::uint32_t cqe_flag_more = 1u << 1;    // more completions follow for this op
+inline constexpr unsigned cqe_buffer_shift = 16;
+
 struct op_base;
 
 // The timer that enforces an op's deadline where the backend has no kernel-side timeout for it.
@@ -46,6 +52,7 @@ struct op_base : work_item {
       : work_item(&op_base::run_completion),
         req(o.req),
         res(o.res),
+        on_shot(o.on_shot),
         state(o.state),
         cancel(o.cancel),
         ioprio(o.ioprio),
@@ -62,6 +69,11 @@ struct op_base : work_item {
 
   request req;
   std::int32_t res = 0;
+  std::uint32_t cqe_flags = 0;         // the completion's IORING_CQE_F_* flags (buffer id, more...)
+  // Multishot ops (accept/recv streams): called on the owner thread for every result instead of
+  // resuming a waiter. Results while the op stays armed come with state == submitted; the last
+  // one (state == completed) ends the op.
+  void (*on_shot)(op_base&) noexcept = nullptr;
   op_state state = op_state::idle;
   cancel_reason cancel = cancel_reason::none;
   std::uint16_t ioprio = 0;            // IOPRIO_PRIO_VALUE(class, level); 0 = the thread's default
@@ -89,7 +101,7 @@ struct op_base : work_item {
     op.state = op_state::completed;
     if (op.deadline_timer.armed()) op.owner->disarm_timer(op.deadline_timer);
     op.owner->op_completed(op.req.index());
-    op.waiter.resume();
+    if (op.on_shot) op.on_shot(op); else op.waiter.resume();
   }
 };
 

@@ -58,13 +58,20 @@ struct flock_req { int fd; int operation; };
 // current_position means "none" (required for the pipe side).
 struct splice_req { int fd_in; std::int64_t off_in; int fd_out; std::int64_t off_out; std::uint32_t len; unsigned flags; };
 struct tee_req { int fd_in; int fd_out; std::uint32_t len; unsigned flags; };
+// Multishot forms, used by accept_stream and recv_stream where io_uring runs them natively (elsewhere
+// the streams loop over accept and recv instead): one SQE, many completions.
+struct accept_multishot_req { int fd; int flags; };
+struct recv_multishot_req { int fd; std::uint16_t buffer_group; int flags; };
+// Zero-copy send: completes only once the kernel no longer reads the buffer (its notification).
+struct send_zc_req { int fd; const void* buf; std::uint32_t len; int flags; };
 // Runs invoke(context) on a worker: offload() of a blocking or CPU-heavy callable.
 struct call_req { void (*invoke)(void*) noexcept; void* context; };
 
 using request = std::variant<nop_req, read_req, write_req, readv_req, writev_req, openat_req, close_req,
                              statx_req, fsync_req, fallocate_req, ftruncate_req, unlinkat_req, renameat_req,
                              mkdirat_req, timeout_req, socket_req, accept_req, connect_req, recv_req, send_req,
-                             shutdown_req, poll_req, flock_req, call_req, splice_req, tee_req>;
+                             shutdown_req, poll_req, flock_req, call_req, splice_req, tee_req, accept_multishot_req,
+                             recv_multishot_req, send_zc_req>;
 
 inline constexpr std::size_t request_kinds = std::variant_size_v<request>;
 static_assert(request_kinds <= 32, "scheduler::max_op_kinds counts completions per request kind");

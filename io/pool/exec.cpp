@@ -113,6 +113,7 @@ int try_once(const request& r) noexcept {
           [](const writev_req& a) { return res_of(::pwritev2(a.fd, a.iov, static_cast<int>(a.count), -1, RWF_NOWAIT)); },
           [](const recv_req& a) { return res_of(::recv(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT)); },
           [](const send_req& a) { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT | MSG_NOSIGNAL)); },
+          [](const send_zc_req& a) { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_DONTWAIT | MSG_NOSIGNAL)); },
           [](const accept_req& a) { return try_accept(a); },
           [](const connect_req& a) { return finish_connect(a); },
           [](const poll_req& a) { return try_poll(a); },
@@ -173,6 +174,11 @@ plan plan_for(const request& r) noexcept {
             return readiness_or_done(try_once(r), a.fd, POLLIN);
           },
           [&r](const send_req& a) { return readiness_or_done(try_once(r), a.fd, POLLOUT); },
+          // Copying is the zero-copy send's fallback: it completes when the buffer is reusable too.
+          [&r](const send_zc_req& a) { return readiness_or_done(try_once(r), a.fd, POLLOUT); },
+          // The streams loop over accept and recv where multishot is not native; never routed here.
+          [](const accept_multishot_req&) { return plan{route::immediate, -EOPNOTSUPP}; },
+          [](const recv_multishot_req&) { return plan{route::immediate, -EOPNOTSUPP}; },
           [&r](const accept_req& a) { return readiness_or_done(try_once(r), a.fd, POLLIN); },
           [&r](const poll_req& a) { return readiness_or_done(try_once(r), a.fd, a.events | poll_always); },
           [](const connect_req& a) {
@@ -262,6 +268,11 @@ int exec_blocking(const request& r, interrupt_check check) noexcept {
             return restarting([&] { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_NOSIGNAL)); });
           },
           [](const shutdown_req& a) { return res_of(::shutdown(a.fd, a.how)); },
+          [](const send_zc_req& a) {
+            return restarting([&] { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_NOSIGNAL)); });
+          },
+          [](const accept_multishot_req&) { return -EOPNOTSUPP; },
+          [](const recv_multishot_req&) { return -EOPNOTSUPP; },
           [](const flock_req& a) { return restarting([&] { return res_of(::flock(a.fd, a.operation)); }); },
           [](const call_req& a) {
             a.invoke(a.context);

@@ -1,5 +1,7 @@
 #include "prep.hpp"
 
+#include <couring/op.hpp>
+
 #include <cstddef>
 #include <variant>
 
@@ -9,6 +11,10 @@ namespace {
 static_assert(sizeof(kernel_timespec) == sizeof(__kernel_timespec) &&
                   offsetof(kernel_timespec, tv_nsec) == offsetof(__kernel_timespec, tv_nsec),
               "kernel_timespec must match the kernel's layout: the SQE points at it");
+
+static_assert(cqe_flag_buffer == IORING_CQE_F_BUFFER && cqe_flag_more == IORING_CQE_F_MORE &&
+                  cqe_buffer_shift == IORING_CQE_BUFFER_SHIFT,
+              "op.hpp's completion flags must be the kernel's");
 
 // Opcodes newer than the system's liburing headers (Debian 12 ships 2.3 / kernel 6.1 headers);
 // the numbers are the kernel ABI, and the runtime probe decides whether they may be used.
@@ -56,6 +62,9 @@ int opcode_of(const request& r) noexcept {
                         [](const call_req&) { return no_opcode; },
                         [](const splice_req&) { return int{IORING_OP_SPLICE}; },
                         [](const tee_req&) { return int{IORING_OP_TEE}; },
+                        [](const accept_multishot_req&) { return int{IORING_OP_ACCEPT}; },
+                        [](const recv_multishot_req&) { return int{IORING_OP_RECV}; },
+                        [](const send_zc_req&) { return int{IORING_OP_SEND_ZC}; },
                     },
                     r);
 }
@@ -111,6 +120,13 @@ void prep(io_uring_sqe* sqe, const request& r, unsigned short ioprio) noexcept {
           [&](const call_req&) { io_uring_prep_nop(sqe); },
           [&](const splice_req& a) { io_uring_prep_splice(sqe, a.fd_in, a.off_in, a.fd_out, a.off_out, a.len, a.flags); },
           [&](const tee_req& a) { io_uring_prep_tee(sqe, a.fd_in, a.fd_out, a.len, a.flags); },
+          [&](const accept_multishot_req& a) { io_uring_prep_multishot_accept(sqe, a.fd, nullptr, nullptr, a.flags); },
+          [&](const recv_multishot_req& a) {
+            io_uring_prep_recv_multishot(sqe, a.fd, nullptr, 0, a.flags);
+            sqe->flags |= IOSQE_BUFFER_SELECT;  // the kernel picks a buffer of the group per completion
+            sqe->buf_group = a.buffer_group;
+          },
+          [&](const send_zc_req& a) { io_uring_prep_send_zc(sqe, a.fd, a.buf, a.len, a.flags, 0); },
       },
       r);
 }

@@ -1,5 +1,6 @@
 #include "uring_backend.hpp"
 
+#include "buffer_ring.hpp"
 #include "prep.hpp"
 
 #include "../pool/exec.hpp"
@@ -64,6 +65,10 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
     bool hideable = opcodes[k] != IORING_OP_TIMEOUT;
     expressible_[k] = opcodes[k] != no_opcode;
     bool kernel_has = expressible_[k] && kernel_ops.test(static_cast<std::size_t>(opcodes[k]));
+    // Multishot is a flag on an old opcode, invisible to the probe: infer it from an opcode of the
+    // same release (multishot accept and SOCKET: 5.19; multishot recv and SEND_ZC: 6.0).
+    if (k == request(accept_multishot_req{}).index()) kernel_has = kernel_has && kernel_ops.test(IORING_OP_SOCKET);
+    if (k == request(recv_multishot_req{}).index()) kernel_has = kernel_has && kernel_ops.test(IORING_OP_SEND_ZC);
     native_[k] = kernel_has && !(hideable && options.hidden.test(k));
   }
 
@@ -239,7 +244,16 @@ bool uring_backend::wake_other(backend& target) noexcept {
   return true;
 }
 
-void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
+result<std::unique_ptr<provided_buffers>> uring_backend::register_provided_buffers(unsigned entries) {
+  if (!native(request(recv_multishot_req{}).index())) return std::errc::operation_not_supported;
+  try {
+    return std::unique_ptr<provided_buffers>(std::make_unique<buffer_ring>(ring_.get(), entries, next_buffer_group_++));
+  } catch (const std::system_error& e) {
+    return e.code();
+  }
+}
+
+void uring_backend::dispatch(std::uint64_t user_data, int res, std::uint32_t flags) noexcept {
   // A cancel request's own answer, or the timeout liburing adds to a timed wait on kernels
   // without IORING_FEAT_EXT_ARG: neither belongs to an op.
   if (user_data == 0 || user_data == LIBURING_UDATA_TIMEOUT) return;
@@ -255,7 +269,18 @@ void uring_backend::dispatch(std::uint64_t user_data, int res) noexcept {
   auto& op = *reinterpret_cast<op_base*>(static_cast<std::uintptr_t>(user_data) & ~tag_mask);
   switch (user_data & tag_mask) {
     case tag_op:
+      if (flags & IORING_CQE_F_NOTIF) {  // zero-copy send: the kernel is done with the buffer now
+        cqe_arrived(op);
+        return;
+      }
       op.res = res;
+      op.cqe_flags = flags;
+      if (flags & IORING_CQE_F_MORE) {
+        // More CQEs follow for this SQE: a multishot op's next result (delivered now), or a
+        // zero-copy send's notification (awaited before the op may resume).
+        if (op.on_shot) op.on_shot(op);
+        return;
+      }
       cqe_arrived(op);
       return;
     case tag_link_timeout:
@@ -277,6 +302,7 @@ void uring_backend::reap() noexcept {
   struct completion {
     std::uint64_t user_data;
     int res;
+    std::uint32_t flags;
   };
   constexpr unsigned batch_size = 128;
   for (;;) {
@@ -285,11 +311,11 @@ void uring_backend::reap() noexcept {
     unsigned head;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_.get(), head, cqe) {
-      batch[n++] = {cqe->user_data, cqe->res};
+      batch[n++] = {cqe->user_data, cqe->res, cqe->flags};
       if (n == batch_size) break;
     }
     io_uring_cq_advance(ring_.get(), n);
-    for (unsigned i = 0; i < n; ++i) dispatch(batch[i].user_data, batch[i].res);
+    for (unsigned i = 0; i < n; ++i) dispatch(batch[i].user_data, batch[i].res, batch[i].flags);
     if (n == batch_size) continue;
     if (io_uring_cq_has_overflow(ring_.get())) {
       // NODROP kept the excess in the kernel; entering moves it into the CQ.

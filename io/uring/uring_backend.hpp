@@ -41,6 +41,7 @@ class uring_backend final : public backend {
   void wait(bool block, std::int64_t deadline_ns) noexcept override;
   void wake() noexcept override;
   bool wake_other(backend& target) noexcept override;
+  result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) override;
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 
   // Whether the kernel executes this request kind natively (false: the emulation does).
@@ -66,7 +67,7 @@ class uring_backend final : public backend {
   io_uring_sqe* next_sqe() noexcept;
   void flush() noexcept;
   void reap() noexcept;
-  void dispatch(std::uint64_t user_data, int res) noexcept;
+  void dispatch(std::uint64_t user_data, int res, std::uint32_t flags) noexcept;
   void cqe_arrived(op_base& op) noexcept;
   void arm_fallback_deadline(op_base& op) noexcept;
   void arm_wakeup() noexcept;
@@ -78,6 +79,7 @@ class uring_backend final : public backend {
   scheduler& owner_;
   ring ring_;
   bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING (5.18)
+  std::uint16_t next_buffer_group_ = 0;
   std::array<bool, request_kinds> native_{};
   std::array<bool, request_kinds> expressible_{};
   pool::worker_submitter workers_;

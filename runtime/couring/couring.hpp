@@ -1,7 +1,9 @@
 // Everything a program needs, in one include.
 #pragma once
 
+#include <couring/accept_stream.hpp>
 #include <couring/blocking.hpp>
+#include <couring/buffer_pool.hpp>
 #include <couring/config.hpp>
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
@@ -14,6 +16,7 @@
 #include <couring/ops.hpp>
 #include <couring/priority.hpp>
 #include <couring/process.hpp>
+#include <couring/recv_stream.hpp>
 #include <couring/result.hpp>
 #include <couring/runtime.hpp>
 #include <couring/signal.hpp>

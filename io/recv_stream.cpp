@@ -1,0 +1,155 @@
+#include <couring/errors.hpp>
+#include <couring/ops.hpp>
+#include <couring/recv_stream.hpp>
+#include <couring/spawn.hpp>
+
+namespace couring {
+namespace {
+
+class recv_core final : public detail::stream_core<pooled_buffer> {
+ public:
+  recv_core(int fd, buffer_pool& pool) : fd_(fd), pool_(pool), op_(this, recv_multishot_req{fd, pool.group(), 0}) {
+    multishot_ = pool.kernel_selects() && owner().io().native(request(recv_multishot_req{}).index());
+    if (multishot_) {
+      arm();
+    } else {
+      add_ref();  // the loop's
+      spawn(receive_loop(this));
+    }
+  }
+
+  bool multishot() const noexcept { return multishot_; }
+
+ private:
+  // ---- one multishot recv, the kernel choosing buffers -----------------------------------------
+  struct shot_op : op_base {
+    shot_op(recv_core* c, const request& r) noexcept : op_base(r), core(c) { on_shot = &recv_core::on_shot; }
+    recv_core* core;
+  };
+
+  void arm() noexcept {
+    add_ref();  // the armed op's: the kernel may complete it after the stream object is gone
+    armed_ = true;
+    submit_on_current(op_);
+  }
+
+  static void on_shot(op_base& o) noexcept {
+    recv_core& c = *static_cast<shot_op&>(o).core;
+    const bool last = o.state == op_state::completed;
+    c.handle_result(o.res, o.cqe_flags);
+    if (!last) return;
+    c.armed_ = false;
+    if (!c.stopped() && !c.ended() && !c.paused_ && !c.owner().stopping()) c.arm();  // the kernel ended it: go on
+    c.release();
+  }
+
+  void handle_result(int res, std::uint32_t flags) noexcept {
+    if (res > 0 && (flags & cqe_flag_buffer)) {
+      auto id = static_cast<std::uint16_t>(flags >> cqe_buffer_shift);
+      pool_.taken_by_kernel();
+      pooled_buffer chunk(&pool_, id, static_cast<std::size_t>(res));
+      if (!stopped()) push(std::move(chunk));  // else it goes straight back to the ring
+    } else if (res == 0) {
+      end(error::end_of_file);
+    } else if (res == -ENOBUFS) {
+      // Every buffer is held by the consumer: wait for one to come back. The bytes stay in the
+      // socket meanwhile.
+      paused_ = true;
+      pool_.notify_on_return(buffers_back_);
+    } else if (res < 0 && !(res == -ECANCELED && (stopped() || owner().stopping()))) {
+      end(error_from_res(res));
+    }
+  }
+
+  struct buffers_back : work_item {
+    explicit buffers_back(recv_core* c) noexcept : work_item(&buffers_back::run), core(c) {}
+    static void run(work_item& w) noexcept { static_cast<buffers_back&>(w).core->on_buffers_back(); }
+    recv_core* core;
+  };
+
+  void on_buffers_back() noexcept {
+    if (multishot_) {
+      paused_ = false;
+      if (!armed_ && !stopped() && !ended() && !owner().stopping()) arm();
+    } else if (loop_waiting_) {
+      loop_waiting_ = false;
+      owner().post(loop_resume_);
+    }
+  }
+
+  // ---- elsewhere: a loop of recvs into buffers taken from the pool -----------------------------
+  struct loop_share {
+    recv_core* core;
+    ~loop_share() {
+      core->loop_waiting_ = false;
+      core->pool_.forget_notification(core->buffers_back_);
+      core->release();
+    }
+  };
+
+  struct buffer_wait {
+    recv_core* core;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) {
+      core->loop_resume_.handle = h;
+      core->loop_waiting_ = true;
+      core->pool_.notify_on_return(core->buffers_back_);
+    }
+    void await_resume() const noexcept {}
+  };
+
+  static task<void> receive_loop(recv_core* c) {
+    loop_share share{c};
+    while (!c->stopped() && !c->ended()) {
+      auto id = c->pool_.take();
+      if (!id) {
+        co_await buffer_wait{c};
+        continue;
+      }
+      auto n = co_await couring::recv(c->fd_, mutable_buffer(c->pool_.address(*id), c->pool_.buffer_size()))
+                   .with_token(c->loop_stop_.token());
+      if (!n || *n == 0) {
+        c->pool_.give_back(*id);
+        if (!n && (c->stopped() || c->owner().stopping())) break;
+        c->end(n ? std::error_code(error::end_of_file) : n.error());
+        break;
+      }
+      c->push(pooled_buffer(&c->pool_, *id, *n));
+    }
+  }
+
+  void on_stop() noexcept override {
+    if (multishot_) {
+      pool_.forget_notification(buffers_back_);
+      if (armed_) owner().io().cancel(op_);
+    } else {
+      loop_stop_.request_stop();
+      on_buffers_back();  // a loop waiting for a buffer sees the stop
+    }
+  }
+
+  int fd_;
+  buffer_pool& pool_;
+  bool multishot_ = false;
+  shot_op op_;
+  bool armed_ = false;
+  bool paused_ = false;
+  buffers_back buffers_back_{this};
+  stop_source loop_stop_;
+  resume_item loop_resume_;
+  bool loop_waiting_ = false;
+};
+
+}  // namespace
+
+recv_stream::recv_stream(int fd, buffer_pool& pool) : core_(new recv_core(fd, pool)) {}
+
+recv_stream::~recv_stream() {
+  if (!core_) return;
+  core_->stop();
+  core_->release();
+}
+
+bool recv_stream::multishot() const noexcept { return static_cast<const recv_core*>(core_)->multishot(); }
+
+}  // namespace couring
