@@ -88,9 +88,15 @@ struct op_canceler {
 
 }  // namespace detail
 
+namespace detail {
+struct chain_access;
+}
+
 // Derived supplies `await_resume()`; everything else about submitting is shared here.
 template <class Derived>
 class op_awaitable {
+  friend struct detail::chain_access;
+
  public:
   explicit op_awaitable(const request& r) noexcept : op_(r) {}
   // Movable only until awaited (GCC 12 moves an awaiter named by an xvalue into the frame);
@@ -158,6 +164,12 @@ class op_awaitable {
     s->io().submit(op_);
     if (t && t->stop_possible()) cancel_hook_.emplace(*t, detail::op_canceler{&op_});
     return true;
+  }
+
+  // For chain(): ties the op to a token once it was submitted by other means.
+  void watch_token(const stop_token* t) noexcept {
+    if (token_.stop_possible()) t = &token_;
+    if (t && t->stop_possible()) cancel_hook_.emplace(*t, detail::op_canceler{&op_});
   }
 
   stop_token token_;

@@ -91,6 +91,16 @@ class backend {
 
   virtual backend_kind kind() const noexcept = 0;
 
+  // Submits ops as one linked chain (each runs after the previous one succeeded; `hard`: after it
+  // finished, however). Every op must be native. False if this backend cannot link; nothing was
+  // submitted then.
+  virtual bool submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept {
+    (void)ops;
+    (void)count;
+    (void)hard;
+    return false;
+  }
+
   // Registers a ring of `entries` (a power of two) provided buffers; operation_not_supported where
   // the backend has none, or the kernel's error (ENOMEM under a small RLIMIT_MEMLOCK...).
   virtual result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) {

@@ -74,6 +74,7 @@ struct op_base : work_item {
   // resuming a waiter. Results while the op stays armed come with state == submitted; the last
   // one (state == completed) ends the op.
   void (*on_shot)(op_base&) noexcept = nullptr;
+  void* shot_context = nullptr;        // for on_shot's owner (a chain's join)
   op_state state = op_state::idle;
   cancel_reason cancel = cancel_reason::none;
   std::uint16_t ioprio = 0;            // IOPRIO_PRIO_VALUE(class, level); 0 = the thread's default

@@ -139,6 +139,26 @@ void uring_backend::submit(op_base& op) noexcept {
   io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
 }
 
+bool uring_backend::submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!native_[ops[i]->req.index()] || ops[i]->deadline_ns != 0) return false;
+  }
+  // A chain must reach the kernel in one submission: flush first if it would not fit.
+  if (io_uring_sq_space_left(ring_.get()) < count) flush();
+  if (io_uring_sq_space_left(ring_.get()) < count) return false;  // longer than the SQ itself
+  for (std::size_t i = 0; i < count; ++i) {
+    op_base& op = *ops[i];
+    stats_.submitted[op.req.index()].add();
+    op.backend_route = route_native;
+    op.cqes_expected = 1;
+    io_uring_sqe* sqe = next_sqe();
+    prep(sqe, op.req, op.ioprio);
+    io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+    if (i + 1 < count) sqe->flags |= hard ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
+  }
+  return true;
+}
+
 void uring_backend::arm_fallback_deadline(op_base& op) noexcept {
   if (op.deadline_ns == 0) return;
   try {

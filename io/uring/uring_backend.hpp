@@ -41,6 +41,7 @@ class uring_backend final : public backend {
   void wait(bool block, std::int64_t deadline_ns) noexcept override;
   void wake() noexcept override;
   bool wake_other(backend& target) noexcept override;
+  bool submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept override;
   result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) override;
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 

@@ -4,6 +4,7 @@
 #include <couring/accept_stream.hpp>
 #include <couring/blocking.hpp>
 #include <couring/buffer_pool.hpp>
+#include <couring/chain.hpp>
 #include <couring/config.hpp>
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
