@@ -16,6 +16,7 @@
 #include <system_error>
 
 #if COURING_HAVE_IO_URING
+#include "uring/prep.hpp"
 #include "uring/uring_backend.hpp"
 #endif
 
@@ -58,11 +59,33 @@ void log_choice_once(const std::string& line) {
 }
 
 #if COURING_HAVE_IO_URING
+// A default-constructed request of kind `k`, to ask what opcode that kind uses.
+template <std::size_t... I>
+request kind_request_impl(std::size_t k, std::index_sequence<I...>) {
+  request r;
+  ((k == I ? (r = request(std::in_place_index<I>), 0) : 0), ...);
+  return r;
+}
+request kind_request(std::size_t k) { return kind_request_impl(k, std::make_index_sequence<request_kinds>{}); }
+
 uring::uring_options uring_options_from(const runtime_config& config, unsigned sq_entries) {
   uring::uring_options o;
   o.ring.sq_entries = sq_entries;
   o.ring.cq_entries = config.cq_entries;
   o.msg_ring_wakeups = config.uring_msg_ring_wakeups;
+  o.ring.sqpoll = config.uring_sqpoll;
+  o.ring.sqpoll_idle_ms = config.uring_sqpoll_idle_ms;
+  o.ring.sqpoll_cpu = config.uring_sqpoll_cpu;
+  for (const std::string& name : config.uring_allowed_requests) {
+    bool known = false;
+    for (std::size_t k = 0; k < request_kinds; ++k) {
+      if (name != "couring" && name != request_name(k)) continue;
+      known = true;
+      int op = uring::opcode_of(kind_request(k));
+      if (op != uring::no_opcode) o.ring.allowed_opcodes.push_back(op);
+    }
+    if (!known) throw std::invalid_argument("unknown request kind to allow: \"" + name + "\"");
+  }
   for (const std::string& name : config.uring_hidden_requests) {
     bool known = name == "all";
     for (std::size_t k = 0; k < request_kinds; ++k) {

@@ -59,6 +59,22 @@ struct fatal_notice : work_item {
   std::exception_ptr error;
 };
 
+// The upper bound of the histogram bucket holding quantile q, as text ("8 us", "2 ms").
+std::string latency_bound(const std::array<std::uint64_t, scheduler::latency_buckets>& h, double q) {
+  std::uint64_t total = 0;
+  for (auto n : h) total += n;
+  if (total == 0) return "-";
+  std::uint64_t seen = 0;
+  for (std::size_t b = 0; b < h.size(); ++b) {
+    seen += h[b];
+    if (static_cast<double>(seen) >= q * static_cast<double>(total)) {
+      std::uint64_t us = std::uint64_t{1} << b;
+      return us < 1000 ? fmt::format("{} us", us) : fmt::format("{} ms", us / 1000);
+    }
+  }
+  return "inf";
+}
+
 }  // namespace
 
 // A shard running on a thread of its own, and the messages shard 0 exchanges with it.
@@ -269,8 +285,9 @@ std::string runtime::format_stats() const {
                        i, l.ops_in_flight, l.iterations, l.wakeups, s.enters, s.cq_overflows, s.pool_parked);
     for (std::size_t k = 0; k < request_kinds; ++k) {
       if (s.submitted[k] == 0 && s.completed[k] == 0) continue;
-      out += fmt::format("  {:<10} submitted {:>10}  completed {:>10}", request_name(k), s.submitted[k], s.completed[k]);
+      out += fmt::format("  {:<16} submitted {:>10}  completed {:>10}", request_name(k), s.submitted[k], s.completed[k]);
       if (s.fallbacks[k]) out += fmt::format("  emulated {:>10}", s.fallbacks[k]);
+      out += fmt::format("  latency p50 < {}  p99 < {}", latency_bound(s.latency[k], 0.50), latency_bound(s.latency[k], 0.99));
       out += '\n';
     }
   }

@@ -25,7 +25,10 @@ shard::~shard() { this_thread_runtime = previous_runtime_; }
 
 backend_stats shard::stats() const noexcept {
   backend_stats s = backend_->stats();
-  for (std::size_t k = 0; k < request_kinds; ++k) s.completed[k] = scheduler_.ops_completed(k);
+  for (std::size_t k = 0; k < request_kinds; ++k) {
+    s.completed[k] = scheduler_.ops_completed(k);
+    for (std::size_t b = 0; b < scheduler::latency_buckets; ++b) s.latency[k][b] = scheduler_.ops_latency(k, b);
+  }
   return s;
 }
 

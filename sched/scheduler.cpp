@@ -57,6 +57,7 @@ void scheduler::post_remote(work_item& w) noexcept {
 }
 
 void scheduler::run_ready() noexcept {
+  loop_now_ns_ = monotonic_now_ns();
   // Run what is ready now, not what these items make ready: their new submissions reach the
   // kernel in the next wait, so one iteration batches them into one io_uring_enter.
   work_queue batch;

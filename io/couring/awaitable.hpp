@@ -160,6 +160,7 @@ class op_awaitable {
     op_.waiter = h;
     if (s->stopping()) return true;  // shutdown: never submitted; the frame will be destroyed
     op_.state = op_state::submitted;
+    op_.submitted_ns = s->loop_now_ns();
     s->op_submitted();
     s->io().submit(op_);
     if (t && t->stop_possible()) cancel_hook_.emplace(*t, detail::op_canceler{&op_});

@@ -37,6 +37,9 @@ struct backend_stats {
   std::uint64_t cq_overflows = 0;                        // times the kernel reported CQ overflow
   std::uint64_t pool_parked = 0;                         // ops that waited for room in a full pool queue
   std::array<std::uint64_t, request_kinds> completed{};  // filled in from the scheduler by the runtime
+  // Latency histogram per kind: latency[k][b] ops took less than 2^b microseconds (the last
+  // bucket: the rest), measured from the loop iteration of submission to that of completion.
+  std::array<std::array<std::uint64_t, scheduler::latency_buckets>, request_kinds> latency{};
 };
 
 struct backend_counters {
@@ -130,6 +133,7 @@ inline void submit_on_current(op_base& op) noexcept {
   op.cqe_flags = 0;
   op.cancel = cancel_reason::none;
   op.state = op_state::submitted;
+  op.submitted_ns = s->loop_now_ns();
   s->op_submitted();
   s->io().submit(op);
 }

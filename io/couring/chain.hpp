@@ -69,13 +69,14 @@ class linked_submit {
       op->on_shot = &linked_submit::member_done;
       op->shot_context = this;
       op->state = op_state::submitted;
+      op->submitted_ns = s->loop_now_ns();
       s->op_submitted();
     }
     if (s->io().submit_linked(ops_.data(), N, hard_)) return true;
     for (op_base* op : ops_) {  // not linkable here: as if never submitted
       op->state = op_state::idle;
       op->on_shot = nullptr;
-      s->op_completed(op->req.index());
+      s->op_completed(op->req.index(), op->submitted_ns);
     }
     linked_ = false;
     return false;

@@ -84,6 +84,7 @@ struct op_base : work_item {
   // the op, and the -ECANCELED it completes with is reported as timed_out.
   std::int64_t deadline_ns = 0;
   op_deadline deadline_timer{this};
+  std::int64_t submitted_ns = 0;       // the loop iteration it was submitted in (statistics)
 
   // Backend-private state: only the backend currently holding the op reads or writes these.
   op_base* link_prev = nullptr;        // intrusive lists (pool queues, readiness waiters)
@@ -101,7 +102,7 @@ struct op_base : work_item {
     auto& op = static_cast<op_base&>(w);
     op.state = op_state::completed;
     if (op.deadline_timer.armed()) op.owner->disarm_timer(op.deadline_timer);
-    op.owner->op_completed(op.req.index());
+    op.owner->op_completed(op.req.index(), op.submitted_ns);
     if (op.on_shot) op.on_shot(op); else op.waiter.resume();
   }
 };

@@ -5,12 +5,21 @@
 
 #include <bitset>
 #include <string>
+#include <vector>
 
 namespace couring::uring {
 
 struct ring_options {
   unsigned sq_entries = 256;  // > the ops one shard typically has in flight; more queue in the SQ-full path
   unsigned cq_entries = 0;    // 0: the kernel's default, twice sq_entries
+  // A kernel thread polls the SQ (no io_uring_enter to submit). It burns a CPU while busy: on a
+  // small machine it competes with the application and loses badly, so it is opt-in.
+  bool sqpoll = false;
+  unsigned sqpoll_idle_ms = 1000;
+  int sqpoll_cpu = -1;
+  // Non-empty: the ring accepts only these opcodes (IORING_REGISTER_RESTRICTIONS); others fail
+  // with EACCES. The opcodes the backend itself needs are added.
+  std::vector<int> allowed_opcodes;
 };
 
 class ring {
@@ -28,12 +37,18 @@ class ring {
   // A readable summary of the flags in use, e.g. "single_issuer defer_taskrun submit_all".
   std::string describe() const;
 
-  // The opcodes this kernel's io_uring implements.
-  std::bitset<256> probe_opcodes();
+  // The opcodes this kernel's io_uring implements (probed at setup).
+  const std::bitset<256>& opcodes() const noexcept { return opcodes_; }
+  bool restricted() const noexcept { return restricted_; }
 
  private:
+  void probe_opcodes();
+  void restrict_to(const std::vector<int>& opcodes);
+
   io_uring ring_{};
   unsigned setup_flags_ = 0;
+  std::bitset<256> opcodes_;
+  bool restricted_ = false;
 };
 
 }  // namespace couring::uring

@@ -52,7 +52,7 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
     : owner_(owner), ring_(options.ring), workers_(owner, workers) {
   if (!(ring_.features() & IORING_FEAT_NODROP))
     unusable("kernel io_uring may drop completions on CQ overflow (no IORING_FEAT_NODROP, Linux < 5.5)");
-  std::bitset<256> kernel_ops = ring_.probe_opcodes();
+  const std::bitset<256>& kernel_ops = ring_.opcodes();
   if (kernel_ops.none()) unusable("kernel io_uring has no opcode probe (Linux < 5.6)");
   for (auto [op, name] : required_ops) {
     if (!kernel_ops.test(static_cast<std::size_t>(op))) unusable(fmt::format("kernel io_uring lacks {}", name));

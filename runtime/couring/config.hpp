@@ -34,6 +34,18 @@ struct runtime_config {
   // Request kinds ("read", "openat", ... as request_name() spells them, or "all") that the
   // io_uring backend runs through the emulation although the kernel has their opcode.
   std::vector<std::string> uring_hidden_requests;
+  // SQPOLL: a kernel thread submits for each ring (no io_uring_enter to submit). It keeps a CPU
+  // busy while there is work and is harmful on small machines (2 vCPUs: several times slower in
+  // fio here), hence opt-in. Idle time before the thread sleeps, and the CPU to pin it to.
+  bool uring_sqpoll = false;
+  unsigned uring_sqpoll_idle_ms = 1000;
+  int uring_sqpoll_cpu = -1;
+  // An opcode allow-list (IORING_REGISTER_RESTRICTIONS), for deployments that allow io_uring only
+  // for trusted uses: request kinds ("read", "recv"... or "couring" for every kind couring can
+  // issue). The ring then refuses other opcodes: such an op fails with permission_denied (EACCES).
+  // Empty: no restriction.
+  std::vector<std::string> uring_allowed_requests;
+
   // Wake a sleeping io_uring shard from another with IORING_OP_MSG_RING (5.18) instead of its
   // eventfd. Either way a burst of cross-shard messages costs one wakeup.
   bool uring_msg_ring_wakeups = true;

@@ -82,11 +82,25 @@ class scheduler {
   // Op accounting: shutdown waits for in-flight ops to reach zero before the backend is torn
   // down; completions are also counted per request kind (any thread may read the counts).
   static constexpr std::size_t max_op_kinds = 32;
+  // Latency (submission to completion, as the loop sees them) per request kind, in buckets of
+  // powers of two of microseconds: bucket b counts latencies below 2^b us (the last, the rest).
+  static constexpr std::size_t latency_buckets = 24;
   void op_submitted() noexcept { in_flight_.add(); }
-  void op_completed(std::size_t kind) noexcept {
+  void op_completed(std::size_t kind, std::int64_t submitted_ns) noexcept {
     in_flight_.sub();
     completed_[kind].add();
+    auto us = static_cast<std::uint64_t>(loop_now_ns_ > submitted_ns ? loop_now_ns_ - submitted_ns : 0) >> 10;
+    std::size_t bucket = 0;
+    while (us != 0 && bucket + 1 < latency_buckets) {
+      us >>= 1;
+      ++bucket;
+    }
+    latency_[kind][bucket].add();
   }
+  std::uint64_t ops_latency(std::size_t kind, std::size_t bucket) const noexcept { return latency_[kind][bucket].get(); }
+  // The time this loop iteration started (CLOCK_MONOTONIC ns): one clock read per iteration
+  // stamps every op submitted or completed in it.
+  std::int64_t loop_now_ns() const noexcept { return loop_now_ns_; }
   std::size_t ops_in_flight() const noexcept { return static_cast<std::size_t>(in_flight_.get()); }
   std::uint64_t ops_completed(std::size_t kind) const noexcept { return completed_[kind].get(); }
 
@@ -139,6 +153,8 @@ class scheduler {
   backend* io_ = nullptr;
   stat_counter in_flight_;
   std::array<stat_counter, max_op_kinds> completed_;
+  std::array<std::array<stat_counter, latency_buckets>, max_op_kinds> latency_;
+  std::int64_t loop_now_ns_ = 0;
   detail::detached_node* detached_ = nullptr;
   std::size_t detached_count_ = 0;
   unhandled_exception_handler on_unhandled_;
