@@ -32,6 +32,15 @@ void worker_submitter::park_back(op_base& op) noexcept {
   ++parked_count_;
 }
 
+void worker_submitter::park_front(op_base& op) noexcept {
+  op.backend_route = at_parked;
+  op.link_prev = nullptr;
+  op.link_next = parked_head_;
+  if (parked_head_) parked_head_->link_prev = &op; else parked_tail_ = &op;
+  parked_head_ = &op;
+  ++parked_count_;
+}
+
 void worker_submitter::unpark(op_base& op) noexcept {
   if (op.link_prev) op.link_prev->link_next = op.link_next; else parked_head_ = op.link_next;
   if (op.link_next) op.link_next->link_prev = op.link_prev; else parked_tail_ = op.link_prev;
@@ -53,11 +62,14 @@ void worker_submitter::space_notice::run(work_item& w) noexcept {
 
 void worker_submitter::retry_parked() noexcept {
   while (op_base* op = parked_head_) {
+    // The op's links serve the parked list and the pool's queue alike: it must leave the one
+    // before try_enqueue() links it into the other (and a worker may take it at once).
+    unpark(*op);
     if (!workers_.try_enqueue(*op)) {
+      park_front(*op);
       request_space();
       return;
     }
-    unpark(*op);
     op->backend_route = at_workers;
   }
 }

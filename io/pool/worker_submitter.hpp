@@ -46,6 +46,7 @@ class worker_submitter {
 
   static void cancel_again(work_item& w) noexcept;
   void park_back(op_base& op) noexcept;
+  void park_front(op_base& op) noexcept;
   void unpark(op_base& op) noexcept;
   void request_space() noexcept;
   void retry_parked() noexcept;

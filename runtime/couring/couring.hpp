@@ -1,6 +1,10 @@
 // Everything a program needs, in one include.
 #pragma once
 
+#include <couring/async_event.hpp>
+#include <couring/async_mutex.hpp>
+#include <couring/async_semaphore.hpp>
+#include <couring/channel.hpp>
 #include <couring/config.hpp>
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
