@@ -373,3 +373,64 @@ TEST_CASE("producers and consumers on two shards share a channel; every value ar
   CHECK(received == total);
   CHECK(wrong == 0);
 }
+
+namespace {
+
+// Shard 1 keeps starting a receive and cancelling it at once, while shard 0 sends through a small
+// channel: a value handed to a receiver whose cancel won the race must go to a later receive, so
+// shard 1 ends up with every value exactly once, in order.
+struct race_result {
+  std::vector<int> received;
+  int canceled = 0;
+  bool closed = false;
+};
+
+task<void> receive_then_cancel(channel<int>& ch, race_result& out) {
+  stop_source s;
+  std::optional<result<int>> got;
+  spawn(record_receive(ch, got).with_token(s.token()));
+  co_await yield();
+  s.request_stop();
+  while (!got) co_await yield();
+  if (*got) out.received.push_back(**got);
+  else if (got->error() == error::channel_closed) out.closed = true;
+  else ++out.canceled;
+}
+
+task<race_result> racing_receiver(channel<int>& ch) {
+  race_result r;
+  while (!r.closed) co_await receive_then_cancel(ch, r);
+  co_return r;
+}
+
+task<int> send_then_close(channel<int>& ch, int values) {
+  int sent = 0;
+  for (int i = 0; i < values; ++i) {
+    auto s = co_await ch.send(i);
+    if (!s) break;
+    ++sent;
+  }
+  ch.close();
+  co_return sent;
+}
+
+}  // namespace
+
+TEST_CASE("receives cancelled on one shard while another sends lose no value and duplicate none",
+          "[sched][channel][cancel][shards]") {
+  constexpr int values = 2000;
+  race_result far;
+  int sent = 0;
+  run([&]() -> task<void> {
+    channel<int> ch(2);
+    auto remote = on_shard(1, [&] { return racing_receiver(ch); });
+    auto [r, n] = co_await when_all(std::move(remote), send_then_close(ch, values));
+    far = std::move(r);
+    sent = n;
+  }(), with_shards(2));
+  CHECK(sent == values);
+  std::vector<int> expected(static_cast<std::size_t>(values));
+  for (int i = 0; i < values; ++i) expected[static_cast<std::size_t>(i)] = i;
+  CHECK(far.received == expected);
+  CHECK(far.closed);
+}

@@ -403,6 +403,7 @@ struct shutdown_world {
   channel<int> idle{4};
   channel<int> full{1};
   channel<int> ping{1}, pong{1};
+  channel<int> local_ping{1}, local_pong{1};
   async_mutex lock;
 };
 
@@ -430,6 +431,9 @@ TEST_CASE("run() ends with cross-shard calls, channel and lock waits in flight; 
     spawn(send_forever(w.full));
     spawn(hold_lock_forever(w.lock, w.never));
     spawn(ping_forever(w.ping, w.pong));
+    // These two keep shard 0's ready queue busy forever: only freezing their waits stops them.
+    spawn(ping_forever(w.local_ping, w.local_pong));
+    spawn(ping_forever(w.local_pong, w.local_ping));
     co_await on_shard(1, [&w] { return start_shard_1_side(w); });
     co_await settle();
     CHECK(live_frames.load() >= 10);

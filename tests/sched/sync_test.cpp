@@ -594,3 +594,35 @@ TEST_CASE("a primitive's waiter on another shard resumes on its own shard, never
   CHECK(waiter_thread != main_thread);
   CHECK(resumed_thread == waiter_thread);
 }
+
+namespace {
+
+task<void> lock_with_own_token(async_mutex& m, stop_token t, result<void>& out, bool& resumed) {
+  out = co_await m.lock().with_token(std::move(t));
+  resumed = true;
+}
+
+}  // namespace
+
+TEST_CASE("a wait given its own token with with_token() observes that token", "[sched][sync][cancel]") {
+  run([&]() -> task<void> {
+    async_mutex m;
+    REQUIRE(m.try_lock());
+    stop_source own;
+    result<void> r;
+    bool resumed = false;
+    spawn(lock_with_own_token(m, own.token(), r, resumed));
+    co_await settle();
+    CHECK_FALSE(resumed);
+    own.request_stop();
+    co_await settle();
+    REQUIRE(resumed);
+    CHECK(r.error() == std::errc::operation_canceled);
+    auto ev = async_event(async_event::reset_mode::manual, true);
+    stop_source stopped;
+    stopped.request_stop();
+    auto w = co_await ev.wait().with_token(stopped.token());  // already stopped: cancelled, even though set
+    CHECK(w.error() == std::errc::operation_canceled);
+    m.unlock();
+  }());
+}
