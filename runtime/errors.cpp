@@ -12,6 +12,7 @@ class category final : public std::error_category {
     switch (static_cast<error>(value)) {
       case error::end_of_file: return "end of file before the requested bytes";
       case error::backend_unavailable: return "the requested backend cannot run on this machine";
+      case error::channel_closed: return "the channel is closed";
     }
     return "unknown couring error";
   }

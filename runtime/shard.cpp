@@ -21,7 +21,11 @@ shard::shard(unsigned index, const runtime_config& config, pool::worker_pool& wo
   this_thread_runtime = &owner;
 }
 
-shard::~shard() { this_thread_runtime = previous_runtime_; }
+shard::~shard() {
+  // The backend goes first (members die in reverse order): no other thread may still be waking it.
+  scheduler_.wait_for_posters();
+  this_thread_runtime = previous_runtime_;
+}
 
 backend_stats shard::stats() const noexcept {
   backend_stats s = backend_->stats();

@@ -7,6 +7,7 @@
 
 #include <exception>
 #include <stdexcept>
+#include <thread>
 #include <typeinfo>
 
 namespace couring {
@@ -45,15 +46,23 @@ void scheduler::post(work_item& w) noexcept {
 }
 
 void scheduler::post_remote(work_item& w) noexcept {
+  // Relaxed: the push's seq_cst CAS publishes it to the owner's acquiring drain, so an owner that
+  // ran `w` sees this poster counted (wait_for_posters).
+  posters_.fetch_add(1, std::memory_order_relaxed);
   remote_.push(w);
   // Only the producer that flips the flag pays for the wakeup syscall: a burst costs one.
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     // From another shard, that shard's backend may have a cheaper wakeup (MSG_RING).
     scheduler* from = current();
-    if (from && from != this && from->io_->wake_other(*io_)) return;
-    io_->wake();
+    if (!(from && from != this && from->io_->wake_other(*io_))) io_->wake();
   }
+  posters_.fetch_sub(1, std::memory_order_release);  // pairs with wait_for_posters()'s acquire
+}
+
+void scheduler::wait_for_posters() const noexcept {
+  // A poster is at most a wakeup syscall away from leaving: spinning politely is enough.
+  while (posters_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void scheduler::run_ready() noexcept {

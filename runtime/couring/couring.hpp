@@ -2,9 +2,13 @@
 #pragma once
 
 #include <couring/accept_stream.hpp>
+#include <couring/async_event.hpp>
+#include <couring/async_mutex.hpp>
+#include <couring/async_semaphore.hpp>
 #include <couring/blocking.hpp>
 #include <couring/buffer_pool.hpp>
 #include <couring/chain.hpp>
+#include <couring/channel.hpp>
 #include <couring/config.hpp>
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>

@@ -9,6 +9,7 @@ namespace couring {
 enum class error {
   end_of_file = 1,        // read_exactly/recv_exactly: the stream ended before the buffer was full
   backend_unavailable,    // a backend was forced but cannot start on this machine
+  channel_closed,         // channel<T>: a send after close(), or a receive once closed and drained
 };
 
 const std::error_category& couring_category() noexcept;

@@ -51,6 +51,10 @@ class scheduler {
   void post(work_item& w) noexcept;
   // Any thread: queues work and wakes the owner if it sleeps.
   void post_remote(work_item& w) noexcept;
+  // Owner, before the scheduler or its backend is destroyed: waits until no other thread is still
+  // inside post_remote(). A poster reads the sleeping flag and wakes the backend *after* its item
+  // became visible, so the owner may already have run that item (say, "exit") and be tearing down.
+  void wait_for_posters() const noexcept;
 
   // Runs the loop on the calling thread until `done` becomes true, stop_loop() is called, or (with
   // stop_on_fatal) a detached task's exception reaches the default handler. The calling thread
@@ -150,6 +154,7 @@ class scheduler {
   // wake the owner. seq_cst pairs with remote_queue::push (a Dekker-style handshake).
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> wakeups_{0};
+  std::atomic<unsigned> posters_{0};  // threads inside post_remote()
   backend* io_ = nullptr;
   stat_counter in_flight_;
   std::array<stat_counter, max_op_kinds> completed_;
