@@ -49,7 +49,12 @@ runtime::runtime(runtime_config config) : config_(apply_environment(std::move(co
   if (config_.on_unhandled_exception) scheduler_.set_unhandled_exception_handler(config_.on_unhandled_exception);
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  // A worker whose completion the loop has already run may still be waking the backend (its
+  // post_remote() pushes first, then writes the backend's wakeup fd): join the workers before the
+  // backend and that fd go. The pool object itself stays until the backend no longer needs it.
+  workers_->stop();
+}
 
 void runtime::stop() noexcept {
   // Only the first of concurrent stop() calls posts; the notice is a single embedded item.

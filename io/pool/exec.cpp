@@ -172,7 +172,13 @@ int retry_when_ready(const request& r, std::uint32_t revents) noexcept {
   return normalise_again(try_once(r));
 }
 
-bool interruptible(const request& r) noexcept { return std::holds_alternative<flock_req>(r); }
+// A waiting lock, and a recv with MSG_WAITALL (it waits on a worker for data that may never come:
+// without the interruption a cancel, a when_any or shutdown would wait with it).
+bool interruptible(const request& r) noexcept {
+  if (std::holds_alternative<flock_req>(r)) return true;
+  const recv_req* recv = std::get_if<recv_req>(&r);
+  return recv && (recv->flags & MSG_WAITALL);
+}
 
 int exec_blocking(const request& r) noexcept {
   return std::visit(
@@ -225,7 +231,12 @@ int exec_blocking(const request& r) noexcept {
             return restarting([&] { return res_of(::accept4(a.fd, a.addr, a.addrlen, a.flags)); });
           },
           [](const connect_req& a) { return res_of(::connect(a.fd, a.addr, a.addrlen)); },
-          [](const recv_req& a) { return restarting([&] { return res_of(::recv(a.fd, a.buf, a.len, a.flags)); }); },
+          [](const recv_req& a) {
+            // MSG_WAITALL is interruptible: its EINTR goes to the worker, which tells a cancel
+            // from a stray signal. Interrupted after some bytes, it returns them (a short read).
+            if (a.flags & MSG_WAITALL) return res_of(::recv(a.fd, a.buf, a.len, a.flags));
+            return restarting([&] { return res_of(::recv(a.fd, a.buf, a.len, a.flags)); });
+          },
           [](const send_req& a) {
             return restarting([&] { return res_of(::send(a.fd, a.buf, a.len, a.flags | MSG_NOSIGNAL)); });
           },

@@ -37,8 +37,9 @@ int retry_when_ready(const request& r, std::uint32_t revents) noexcept;
 // The blocking syscall a worker performs: >= 0 or -errno, retried on EINTR where POSIX allows.
 int exec_blocking(const request& r) noexcept;
 
-// Whether cancelling the request while a worker runs it interrupts the syscall (a waiting lock)
-// instead of letting it finish (POSIX AIO's AIO_NOTCANCELED, the rule for everything else).
+// Whether cancelling the request while a worker runs it interrupts the syscall (a waiting lock, a
+// recv with MSG_WAITALL) instead of letting it finish (POSIX AIO's AIO_NOTCANCELED, the rule for
+// everything else).
 bool interruptible(const request& r) noexcept;
 
 }  // namespace couring::pool

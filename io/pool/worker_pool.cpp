@@ -37,9 +37,10 @@ int worker_interrupt_signal() noexcept { return SIGRTMIN + 5; }
 worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
     : capacity_(std::max<std::size_t>(queue_capacity, 1)) {
   threads = std::max(threads, 1u);
+  running_.assign(threads, nullptr);
   install_interrupt_handler();
   // Workers never take process signals (those belong to signalfds and user handlers), except the
-  // one couring sends to interrupt a waiting lock.
+  // one couring sends to interrupt a waiting syscall that a cancel ends (see interruptible()).
   sigset_t all, previous;
   sigfillset(&all);
   sigdelset(&all, worker_interrupt_signal());
@@ -50,14 +51,18 @@ worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
   for (auto& t : threads_) native_.push_back(t.native_handle());
 }
 
-worker_pool::~worker_pool() {
+worker_pool::~worker_pool() { stop(); }
+
+void worker_pool::stop() noexcept {
   {
     std::lock_guard lock(mutex_);
-    COURING_ASSERT(queued_ == 0, "the worker pool was destroyed with ops still queued");
+    COURING_ASSERT(queued_ == 0, "the worker pool was stopped with ops still queued");
     stopping_ = true;
   }
   work_available_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {
@@ -171,6 +176,15 @@ std::vector<op_base*> worker_pool::take_all_of_locked(const scheduler& owner) {
   return taken;
 }
 
+std::vector<op_base*> worker_pool::running_interruptible_of(const scheduler& owner) {
+  std::vector<op_base*> ops;
+  std::lock_guard lock(mutex_);
+  for (op_base* op : running_) {
+    if (op && op->owner == &owner && interruptible(op->req)) ops.push_back(op);
+  }
+  return ops;
+}
+
 std::size_t worker_pool::high_water() const noexcept {
   std::lock_guard lock(mutex_);
   return high_water_;
@@ -186,6 +200,7 @@ void worker_pool::worker_main(unsigned index) noexcept {
       op = pop_locked();
       op->worker_state.store(state_running, std::memory_order_relaxed);
       op->backend_index = index;  // who to signal if a cancel interrupts it
+      running_[index] = op;
       post_space_waiters_locked();
     }
 
@@ -203,6 +218,7 @@ void worker_pool::worker_main(unsigned index) noexcept {
     {
       std::lock_guard lock(mutex_);
       op->worker_state.store(state_done, std::memory_order_relaxed);
+      running_[index] = nullptr;
     }
     // The op may be resumed and destroyed as soon as it is pushed: touch nothing of it afterwards.
     complete_from_worker(*op, res);

@@ -28,13 +28,18 @@ class worker_pool {
   worker_pool(const worker_pool&) = delete;
   worker_pool& operator=(const worker_pool&) = delete;
 
+  // Ends and joins the workers (idempotent; nothing may be queued). After it no worker touches
+  // anything: a worker that completed an op may still be inside the owner's post_remote(), waking
+  // its backend, after the owner has already run that completion.
+  void stop() noexcept;
+
   // False when the queue is full; the op is untouched and still the caller's.
   bool try_enqueue(op_base& op) noexcept;
 
   enum class cancel_outcome {
     dequeued,      // AIO_CANCELED: it will never run; the caller completes it with -ECANCELED
     running,       // AIO_NOTCANCELED: a worker is in its syscall; its real result will arrive
-    interrupting,  // an interruptible syscall (a waiting lock) was signalled; ask again shortly in
+    interrupting,  // an interruptible syscall (see exec.hpp) was signalled; ask again shortly in
                    // case the signal arrived just before the syscall began
     already_done   // AIO_ALLDONE: its completion is on the way to the owner
   };
@@ -49,6 +54,10 @@ class worker_pool {
   // caller's thread, after the lock is released.
   template <class Fn>
   void dequeue_all_of(const scheduler& owner, Fn&& fn);
+
+  // Shutdown: the ops of `owner` that workers are running now and that a cancel can interrupt
+  // (see interruptible() in exec.hpp). They stay valid until the owner runs their completions.
+  std::vector<op_base*> running_interruptible_of(const scheduler& owner);
 
   unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }
   std::size_t capacity() const noexcept { return capacity_; }
@@ -87,6 +96,7 @@ class worker_pool {
   std::vector<space_waiter> space_waiters_;
   std::vector<std::thread> threads_;
   std::vector<pthread_t> native_;  // to signal a worker whose syscall a cancel interrupts
+  std::vector<op_base*> running_;   // per worker: the op in its syscall, or nullptr (under mutex_)
 };
 
 // The signal that interrupts a worker's interruptible syscall (SIGRTMIN + 5). Its handler does

@@ -26,7 +26,9 @@ class worker_submitter {
   // the caller then completes it. False if a worker runs it or has finished it.
   bool cancel(op_base& op) noexcept;
 
-  // Dequeues every op of this shard that has not started; calls `fn(op)` for each.
+  // Dequeues every op of this shard that has not started and calls `fn(op)` for each; interrupts
+  // the running ones that can be (a waiting lock, a recv with MSG_WAITALL), which then complete
+  // through the normal path.
   template <class Fn>
   void cancel_all(Fn&& fn);
 
@@ -66,6 +68,11 @@ void worker_submitter::cancel_all(Fn&& fn) {
     fn(*op);
   }
   workers_.dequeue_all_of(owner_, [&fn](op_base& op) { fn(op); });
+  // Without this a lock that is never granted would keep shutdown's drain waiting forever.
+  for (op_base* op : workers_.running_interruptible_of(owner_)) {
+    if (op->cancel == cancel_reason::none) op->cancel = cancel_reason::requested;
+    cancel(*op);
+  }
 }
 
 }  // namespace couring::pool

@@ -29,8 +29,18 @@ auto get_awaiter(A&& a) {
   else return std::forward<A>(a);
 }
 
+// What co_await accepts: an awaiter, or something whose operator co_await yields one. It keeps
+// the variadic when_all/when_any out of overload resolution for a range (a std::vector of tasks).
 template <class A>
-struct awaited {
+concept awaitable = requires(A&& a) { get_awaiter(std::forward<A>(a)).await_resume(); };
+
+// No `type` for what is not awaitable, so that naming awaited_t<A> in a signature is a
+// substitution failure (clang 14 forms the return type before it checks the constraints).
+template <class A>
+struct awaited {};
+
+template <awaitable A>
+struct awaited<A> {
   using raw = decltype(std::declval<decltype(get_awaiter(std::declval<A>()))&>().await_resume());
   using type = std::conditional_t<std::is_void_v<raw>, std::monostate, std::remove_cvref_t<raw>>;
 };

@@ -20,6 +20,7 @@
 namespace couring {
 
 template <class... A>
+  requires(detail::awaitable<A> && ...)
 task<std::tuple<awaited_t<A>...>> when_all(A&&... awaitables) {
   detail::join_state join(sizeof...(A), /*first_finisher_wins=*/false);
   stop_token parent = co_await current_stop_token();

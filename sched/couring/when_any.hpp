@@ -58,6 +58,7 @@ Result take_winner(Children& children, std::size_t winner, std::index_sequence<I
 }  // namespace detail
 
 template <class... A>
+  requires(detail::awaitable<A> && ...)
 task<when_any_result<awaited_t<A>...>> when_any(A&&... awaitables) {
   static_assert(sizeof...(A) > 0, "when_any needs at least one awaitable");
   detail::join_state join(sizeof...(A), /*first_finisher_wins=*/true);
