@@ -52,7 +52,7 @@ struct shutdown_req { int fd; int how; };
 // One-shot readiness: completes with the ready events (POLLIN, POLLOUT, POLLRDHUP, POLLERR...).
 struct poll_req { int fd; unsigned events; };
 // flock(2) without LOCK_NB: waits for the lock. No io_uring opcode exists, so it always runs on
-// a worker, and it is the one request whose running syscall a cancel interrupts.
+// a worker, and a cancel interrupts it there (as it does a recv with MSG_WAITALL on a worker).
 struct flock_req { int fd; int operation; };
 // splice(2)/tee(2): moves bytes between a pipe and another fd inside the kernel. An offset of
 // current_position means "none" (required for the pipe side).

@@ -63,6 +63,16 @@ void readiness::unlink(fd_waiters& w, op_base& op) noexcept {
   --waiting_;
 }
 
-void readiness::unwatch(op_base& op) noexcept { unlink(fds_[op.backend_index], op); }
+void readiness::unwatch(op_base& op) noexcept {
+  fd_waiters& w = fds_[op.backend_index];
+  unlink(w, op);
+  if (w.head || !w.registered) return;
+  // Nobody waits any more, yet the registration may still be armed. Drop it: if the fd is then
+  // closed and its number reused, a stale `armed` would make watch() skip arming the new file,
+  // whose waiters would never wake.
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, static_cast<int>(op.backend_index), nullptr);
+  w.registered = false;
+  w.armed = 0;
+}
 
 }  // namespace couring::pool

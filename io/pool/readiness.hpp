@@ -20,7 +20,7 @@ class readiness {
   // Starts waiting; returns 0, or -errno when the fd cannot be polled (the op is not kept).
   int watch(op_base& op, int fd, std::uint32_t events) noexcept;
 
-  // Stops waiting (cancellation). The fd may report one more event; it is then ignored.
+  // Stops waiting (cancellation). The last waiter of an fd takes its registration with it.
   void unwatch(op_base& op) noexcept;
 
   // Handles one epoll event: `attempt(op, revents)` is called for each waiter the event concerns
