@@ -29,8 +29,13 @@ auto get_awaiter(A&& a) {
   else return std::forward<A>(a);
 }
 
+// Only awaitables have a `type`: for anything else awaited_t fails in the immediate context, so the
+// variadic when_all/when_any step aside for their range overloads (when_all(std::vector<task<T>>)).
 template <class A>
-struct awaited {
+struct awaited {};
+template <class A>
+  requires requires { std::declval<decltype(get_awaiter(std::declval<A>()))&>().await_resume(); }
+struct awaited<A> {
   using raw = decltype(std::declval<decltype(get_awaiter(std::declval<A>()))&>().await_resume());
   using type = std::conditional_t<std::is_void_v<raw>, std::monostate, std::remove_cvref_t<raw>>;
 };
