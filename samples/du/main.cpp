@@ -46,11 +46,14 @@ struct walk_state {
   int errors = 0;
   std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint64_t>> linked;  // (dev major, minor, inode)
 
-  // What one statx adds to the total, counting an inode with several links only the first time.
+  // An inode with several links is counted the first time one of its names is met.
+  bool counted_before(const struct statx& st) {
+    return !S_ISDIR(st.stx_mode) && st.stx_nlink > 1 &&
+           !linked.emplace(st.stx_dev_major, st.stx_dev_minor, st.stx_ino).second;
+  }
+  // What one statx adds to the total.
   std::uint64_t size_of(const struct statx& st) {
-    if (!S_ISDIR(st.stx_mode) && st.stx_nlink > 1 &&
-        !linked.emplace(st.stx_dev_major, st.stx_dev_minor, st.stx_ino).second)
-      return 0;
+    if (counted_before(st)) return 0;
     return apparent ? st.stx_size : st.stx_blocks * 512;
   }
   void complain(const std::string& what, const std::string& path, std::error_code e) {
@@ -155,7 +158,8 @@ task<int> du_all(options o) {
       w.complain("cannot access", path, top.error());
       continue;
     }
-    std::uint64_t size = w.size_of(*top);
+    if (w.counted_before(*top)) continue;  // du prints nothing for a file already counted under another name
+    std::uint64_t size = w.apparent ? top->stx_size : top->stx_blocks * 512;
     if (S_ISDIR(top->stx_mode)) size += co_await walk(w, path);
     if (o.bytes) fmt::print("{}\t{}\n", size, path);
     else if (o.human) fmt::print("{}\t{}\n", human(size), path);

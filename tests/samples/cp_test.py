@@ -13,9 +13,11 @@ def make_big_file(path, size):
     with open(path, "wb") as f:
         f.truncate(size)
         step = max(size // 23, 1)
-        for off in range(0, size, step):
-            f.seek(off + (off // step) * 4093 % step)
-            f.write(os.urandom(min(1 << 20, size - f.tell())))
+        for k in range(23):
+            off = k * step + (k * 4093) % step
+            if off < size:
+                f.seek(off)
+                f.write(os.urandom(min(1 << 20, size - off)))
         f.seek(size - 777)
         f.write(os.urandom(777))
     os.chmod(path, 0o640)

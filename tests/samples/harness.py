@@ -128,7 +128,8 @@ class Server:
         return data.decode(errors="replace").split("\n")[0]
 
     def stderr_text(self):
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         with open(self.stderr_path) as f:
             return f.read()
 
