@@ -129,12 +129,11 @@ task<void> file_worker(plan& pl, std::size_t& next, const samples::copy_settings
 
 std::string mib(double bytes) { return fmt::format("{:.1f} MiB", bytes / (1 << 20)); }
 
-// Redraws the bar five times a second until cancelled (when_any cancels it when the copy ends).
+// Draws the bar at once, then five times a second until cancelled (when_any cancels it when the
+// copy ends).
 task<void> progress_bar(const samples::copy_progress& p, clock_type::time_point t0) {
   using namespace std::chrono_literals;
   for (;;) {
-    auto slept = co_await sleep_for(200ms);
-    if (!slept) co_return;
     double done = static_cast<double>(p.bytes_done), total = static_cast<double>(p.bytes_total);
     double fraction = total > 0 ? done / total : 1;
     int filled = static_cast<int>(fraction * 30);
@@ -142,6 +141,8 @@ task<void> progress_bar(const samples::copy_progress& p, clock_type::time_point 
     fmt::print("\r[{:#<{}}{:-<{}}] {:3.0f}%  {} / {}  {}/s ", "", filled, "", 30 - filled, fraction * 100, mib(done),
                mib(total), mib(secs > 0 ? done / secs : 0));
     std::fflush(stdout);
+    auto slept = co_await sleep_for(200ms);
+    if (!slept) co_return;
   }
 }
 

@@ -27,7 +27,10 @@ task<void> serve_connection(tcp_stream conn, keyspace ks, const resp::limits& l)
     bool close = false;
     for (;;) {
       auto parsed = resp::parse_command(std::string_view(in).substr(start), args, l);
-      if (parsed.outcome == resp::parse_result::kind::incomplete) break;
+      if (parsed.outcome == resp::parse_result::kind::incomplete) {
+        if (in.size() - start <= l.max_command) break;
+        parsed = {resp::parse_result::kind::protocol_error, 0, "Protocol error: command too large"};
+      }
       if (parsed.outcome == resp::parse_result::kind::protocol_error) {
         // The framing is lost: nothing after this point can be trusted to start a command.
         resp::error(out, "ERR " + parsed.error);

@@ -29,7 +29,8 @@ constexpr std::string_view usage =
     "  --port P          TCP port (default 6379; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR    address to listen on (default: every IPv6 and IPv4 address)\n"
     "  --shards N        threads, each owning a share of the keys (default 1; 0: one per CPU)\n"
-    "  --max-bulk BYTES  longest argument accepted (default 16 MiB)\n";
+    "  --max-bulk BYTES  longest argument accepted (default 16 MiB); a whole command may hold\n"
+    "                    4 times that plus 1 MiB\n";
 
 // Keys that expire but are never read again would stay for ever with lazy expiry alone.
 task<void> sweep_expired(kv::store& s) {
@@ -83,5 +84,6 @@ int main(int argc, char** argv) {
     else if (cl.is("--max-bulk")) l.max_bulk = static_cast<std::size_t>(cl.number(1, std::int64_t{1} << 32));
     else cl.unknown();
   }
+  l.max_command = 4 * l.max_bulk + (1 << 20);  // a few of the largest arguments, plus room for small ones
   return samples::run_main(opts, kv_main(address, port, l));
 }

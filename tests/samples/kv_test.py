@@ -168,6 +168,15 @@ def body(args, checks, tmp):
             data = harness.recv_until_closed(s)
             checks.check("--max-bulk 1024: a 2000-byte value is a protocol error", data.startswith(
                 b"-ERR Protocol error: invalid bulk length"), data[:60])
+        with harness.connect(p) as s:
+            arg = b"$1000\r\n" + b"a" * 1000 + b"\r\n"
+            try:  # 1.1 MB of small arguments in one command: over 4 * --max-bulk + 1 MiB in total
+                s.sendall(b"*3000\r\n" + arg * 1100)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data = harness.recv_until_closed(s)
+            checks.check("a command of many small arguments over the total limit: -ERR, closed",
+                         data.startswith(b"-ERR Protocol error: command too large"), data[:60])
         r = harness.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(p), "-t", "set,get", "-n",
                          str(2000 if light else 10000), "-P", "16", "-q"], timeout=60)
         checks.check("2 shards: redis-benchmark set,get", r.returncode == 0 and "GET:" in r.stdout and
