@@ -21,6 +21,7 @@ using namespace couring;
 using namespace std::chrono_literals;
 
 constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::uint64_t small_body = 16 * 1024;  // up to this, a body is copied rather than spliced
 
 task<bool> send_text(const tcp_stream& conn, std::string text, int flags = 0) {
   auto sent = co_await send_all(conn.fd(), const_buffer_of(text), flags);
@@ -98,8 +99,19 @@ task<bool> respond(const tcp_stream& conn, const request& req, const site& s) {
       .add("Accept-Ranges", "bytes");
   if (partial) head.add("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" + std::to_string(f.size));
   bool body = !head_only && length > 0;
-  // MSG_MORE: the head waits for the body's first bytes, so a small file leaves in one segment.
-  bool sent = co_await send_text(conn, head.finish(keep, minor), body ? MSG_MORE : 0);
+  std::string text = head.finish(keep, minor);
+  if (body && length <= small_body) {
+    // Small files are read and sent with the head in one send: a splice needs a pipe and two
+    // ops per response, which costs more than copying a few KiB.
+    std::size_t at = text.size();
+    text.resize(at + length);
+    auto r = co_await read_exactly(f.fd.get(), buffer(text.data() + at, length), static_cast<std::int64_t>(first));
+    if (!r) co_return false;  // the file shrank since fstat: the announced length cannot be kept
+    bool sent = co_await send_text(conn, std::move(text));
+    co_return keep && sent;
+  }
+  // MSG_MORE: the head waits for the body's first bytes instead of leaving in a segment of its own.
+  bool sent = co_await send_text(conn, std::move(text), body ? MSG_MORE : 0);
   if (!sent) co_return false;
   if (body) {
     // Zero-copy file -> pipe -> socket where the backend splices natively; a buffered copy elsewhere.
