@@ -206,6 +206,12 @@ void uring_backend::on_fallback_ready(op_base& op, int res) noexcept {
   }
   int r = pool::retry_when_ready(op.req, static_cast<std::uint32_t>(res));
   if (r == -EAGAIN) {
+    // A cancel that arrived while the poll was completing found nothing to cancel: honour it
+    // now instead of waiting again.
+    if (op.cancel != cancel_reason::none) {
+      complete(op, -ECANCELED);
+      return;
+    }
     arm_fallback_poll(op);  // someone else consumed the readiness; wait again
     return;
   }

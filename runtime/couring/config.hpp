@@ -51,7 +51,7 @@ struct runtime_config {
   bool uring_msg_ring_wakeups = true;
 
   // Thread pool (used by the thread-pool backend, and by io_uring for opcodes the kernel lacks).
-  unsigned pool_threads = 0;                // 0: 4 per CPU the process may use, at least 8
+  unsigned pool_threads = 0;                // 0: 4 per CPU the process may use, at least 16
   std::size_t pool_queue_capacity = 4096;   // queued blocking ops; more wait, parked, at their shard
 
   // Exceptions escaping detached tasks; empty: log and rethrow from run().
