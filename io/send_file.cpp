@@ -14,6 +14,7 @@ namespace couring {
 namespace {
 
 constexpr std::size_t chunk = 256 * 1024;  // per splice round: big enough to amortise the two ops
+constexpr std::size_t default_pipe_size = 64 * 1024;
 
 bool splice_is_native() noexcept {
   scheduler* s = scheduler::current();
@@ -24,8 +25,9 @@ task<result<std::size_t>> send_file_spliced(int out_fd, int in_fd, std::int64_t 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) co_return std::error_code(errno, std::system_category());
   unique_fd pipe_out(fds[0]), pipe_in(fds[1]);
-  // A larger pipe moves a chunk per round trip; the default 64 KiB still works if refused.
-  (void)::fcntl(pipe_in.get(), F_SETPIPE_SZ, static_cast<int>(chunk));
+  // A larger pipe moves a chunk per round trip, but growing it costs more than a small body's
+  // whole transfer: only for bodies bigger than the default 64 KiB (which still works if refused).
+  if (len > default_pipe_size) (void)::fcntl(pipe_in.get(), F_SETPIPE_SZ, static_cast<int>(chunk));
   std::size_t sent = 0;
   while (sent < len) {
     auto in = co_await splice(in_fd, offset + static_cast<std::int64_t>(sent), pipe_in.get(), current_position,
