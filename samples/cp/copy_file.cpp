@@ -25,12 +25,26 @@ couring::task<void> worker(const couring::file& in, const couring::file& out, ch
     std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(q.chunk, q.size - offset));
     q.next += len;
     auto off = static_cast<std::int64_t>(offset);
-    auto r = co_await couring::read_exactly(in.fd(), couring::mutable_buffer(buf.get(), len), off);
+    couring::mutable_buffer data(buf.get(), len);
+    // The write is linked to the read (one IOSQE_IO_LINK chain where io_uring runs both): it
+    // starts only once the read succeeded in full, with no round trip through this loop.
+    auto [got, put] = co_await couring::chain(couring::read_at(in.fd(), data, off), couring::write_at(out.fd(), data, off));
+    if (got && *got == len && put && *put == len) {
+      p.bytes_done += len;
+      continue;
+    }
+    if (!got) {
+      q.failure = got.error();
+      co_return;
+    }
+    // A short read or write ended the chain early: redo this chunk with the looping helpers
+    // (reading and writing the same range again is harmless).
+    auto r = co_await couring::read_exactly(in.fd(), data, off);
     if (!r) {
       q.failure = r.error();
       co_return;
     }
-    auto w = co_await couring::write_all(out.fd(), couring::const_buffer(buf.get(), len), off);
+    auto w = co_await couring::write_all(out.fd(), data, off);
     if (!w) {
       q.failure = w.error();
       co_return;
