@@ -35,6 +35,8 @@ template <> constexpr const char* name_of<tee_req> = "tee";
 template <> constexpr const char* name_of<accept_multishot_req> = "accept_multishot";
 template <> constexpr const char* name_of<recv_multishot_req> = "recv_multishot";
 template <> constexpr const char* name_of<send_zc_req> = "send_zc";
+template <> constexpr const char* name_of<read_fixed_req> = "read_fixed";
+template <> constexpr const char* name_of<write_fixed_req> = "write_fixed";
 
 template <std::size_t... I>
 constexpr auto make_names(std::index_sequence<I...>) {

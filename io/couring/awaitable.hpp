@@ -89,13 +89,24 @@ struct op_canceler {
 }  // namespace detail
 
 namespace detail {
-struct chain_access;
-}
+// For the library's own composites (chain, file_table): the op inside an awaitable, before it is
+// submitted.
+struct op_access {
+  template <class A>
+  static op_base& op(A& a) noexcept {
+    return a.op_;
+  }
+  template <class A>
+  static void watch_token(A& a, const stop_token* t) noexcept {
+    a.watch_token(t);
+  }
+};
+}  // namespace detail
 
 // Derived supplies `await_resume()`; everything else about submitting is shared here.
 template <class Derived>
 class op_awaitable {
-  friend struct detail::chain_access;
+  friend struct detail::op_access;
 
  public:
   explicit op_awaitable(const request& r) noexcept : op_(r) {}

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+
+#include <sys/uio.h>
 #include <string>
 
 namespace couring {
@@ -62,6 +64,20 @@ struct backend_counters {
   }
 };
 
+// A table of descriptors registered with a ring (IORING_REGISTER_FILES). Owner thread only.
+class registered_files {
+ public:
+  virtual ~registered_files() = default;
+  // Puts `fd` into `slot` (-1 empties it): the ring keeps its own reference. -errno on failure.
+  virtual int update(unsigned slot, int fd) noexcept = 0;
+};
+
+// Buffers registered with a ring (IORING_REGISTER_BUFFERS): pinned once, not per op.
+class registered_buffers {
+ public:
+  virtual ~registered_buffers() = default;
+};
+
 class backend {
  public:
   virtual ~backend() = default;
@@ -102,6 +118,19 @@ class backend {
     (void)count;
     (void)hard;
     return false;
+  }
+
+  // A sparse table of `slots` registered descriptors; operation_not_supported where the backend
+  // has none, or the kernel's error (ENOMEM, EMFILE...).
+  virtual result<std::unique_ptr<registered_files>> register_files(unsigned slots) {
+    (void)slots;
+    return std::errc::operation_not_supported;
+  }
+  // Registers `count` buffers; the same outcomes. A ring holds one such registration at a time.
+  virtual result<std::unique_ptr<registered_buffers>> register_buffers(const iovec* buffers, unsigned count) {
+    (void)buffers;
+    (void)count;
+    return std::errc::operation_not_supported;
   }
 
   // Registers a ring of `entries` (a power of two) provided buffers; operation_not_supported where

@@ -26,17 +26,6 @@
 namespace couring {
 namespace detail {
 
-struct chain_access {
-  template <class A>
-  static op_base& op(A& a) noexcept {
-    return a.op_;
-  }
-  template <class A>
-  static void watch_token(A& a, const stop_token* t) noexcept {
-    a.watch_token(t);
-  }
-};
-
 // A member that failed, or moved fewer bytes than asked, breaks a chain (io_uring's rule).
 inline bool breaks_chain(const op_base& op) noexcept {
   if (op.res < 0) return true;
@@ -112,7 +101,7 @@ struct await_member {
 
 template <class A>
 task<bool> run_member(A& member, bool skip) {
-  op_base& op = chain_access::op(member);
+  op_base& op = op_access::op(member);
   if (skip) {
     op.complete_inline(-ECANCELED);  // an earlier member broke the chain
     co_return true;
@@ -133,7 +122,7 @@ template <class... A>
 task<std::tuple<decltype(std::declval<A&>().await_resume())...>> run_chain(bool hard, A&... members) {
   constexpr std::size_t n = sizeof...(A);
   std::tuple<A&...> all{members...};
-  std::array<op_base*, n> ops{&chain_access::op(members)...};
+  std::array<op_base*, n> ops{&op_access::op(members)...};
   stop_token token = co_await current_stop_token();
   // Members that settled before submission (bad arguments) cannot go to the kernel; nor can
   // anything once the token has fired.
@@ -141,7 +130,7 @@ task<std::tuple<decltype(std::declval<A&>().await_resume())...>> run_chain(bool 
   for (op_base* op : ops) linkable = linkable && op->state == op_state::idle;
   bool linked = false;
   if (linkable) {
-    (chain_access::watch_token(members, &token), ...);
+    (op_access::watch_token(members, &token), ...);
     linked = co_await linked_submit<n>(ops, hard);
   }
   if (!linked) co_await run_in_order<0>(all, hard, false);

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <vector>
 
 namespace couring {
 
@@ -37,6 +38,14 @@ inline constexpr unsigned cqe_buffer_shift = 16;
 
 struct op_base;
 
+// A table of registered ("direct") descriptors, as backends see it: slot -> real descriptor, and
+// whether the ring has the table registered too (then native ops name the slot with
+// IOSQE_FIXED_FILE and skip the kernel's per-op file lookup).
+struct fixed_files {
+  bool in_kernel = false;
+  std::vector<int> fds;  // the real descriptor of each slot; -1 when the kernel alone holds it
+};
+
 // The timer that enforces an op's deadline where the backend has no kernel-side timeout for it.
 struct op_deadline : timer_node {
   explicit op_deadline(op_base* o) noexcept : timer_node(&op_deadline::fire), op(o) {}
@@ -56,7 +65,10 @@ struct op_base : work_item {
         state(o.state),
         cancel(o.cancel),
         ioprio(o.ioprio),
-        deadline_ns(o.deadline_ns) {
+        deadline_ns(o.deadline_ns),
+        files(o.files),
+        install_into(o.install_into),
+        install_slot(o.install_slot) {
     COURING_ASSERT(o.state != op_state::submitted, "an op was moved while a backend owns it");
   }
   op_base& operator=(op_base&&) = delete;
@@ -85,6 +97,13 @@ struct op_base : work_item {
   std::int64_t deadline_ns = 0;
   op_deadline deadline_timer{this};
   std::int64_t submitted_ns = 0;       // the loop iteration it was submitted in (statistics)
+  // Registered files: the op's descriptor is a slot of `files` (nullptr: a plain fd), and an
+  // accept or openat may put its new descriptor straight into slot `install_slot` of
+  // `install_into` (a direct descriptor, never in the process's fd table) where the ring has that
+  // table registered.
+  const fixed_files* files = nullptr;
+  const fixed_files* install_into = nullptr;
+  std::int32_t install_slot = -1;
 
   // Backend-private state: only the backend currently holding the op reads or writes these.
   op_base* link_prev = nullptr;        // intrusive lists (pool queues, readiness waiters)

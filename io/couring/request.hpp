@@ -64,6 +64,9 @@ struct accept_multishot_req { int fd; int flags; };
 struct recv_multishot_req { int fd; std::uint16_t buffer_group; int flags; };
 // Zero-copy send: completes only once the kernel no longer reads the buffer (its notification).
 struct send_zc_req { int fd; const void* buf; std::uint32_t len; int flags; };
+// Reads and writes through a buffer registered with the ring (fixed_buffers): no page pinning per op.
+struct read_fixed_req { int fd; void* buf; std::uint32_t len; std::int64_t offset; std::uint16_t buf_index; };
+struct write_fixed_req { int fd; const void* buf; std::uint32_t len; std::int64_t offset; std::uint16_t buf_index; };
 // Runs invoke(context) on a worker: offload() of a blocking or CPU-heavy callable.
 struct call_req { void (*invoke)(void*) noexcept; void* context; };
 
@@ -71,7 +74,7 @@ using request = std::variant<nop_req, read_req, write_req, readv_req, writev_req
                              statx_req, fsync_req, fallocate_req, ftruncate_req, unlinkat_req, renameat_req,
                              mkdirat_req, timeout_req, socket_req, accept_req, connect_req, recv_req, send_req,
                              shutdown_req, poll_req, flock_req, call_req, splice_req, tee_req, accept_multishot_req,
-                             recv_multishot_req, send_zc_req>;
+                             recv_multishot_req, send_zc_req, read_fixed_req, write_fixed_req>;
 
 inline constexpr std::size_t request_kinds = std::variant_size_v<request>;
 static_assert(request_kinds <= 32, "scheduler::max_op_kinds counts completions per request kind");

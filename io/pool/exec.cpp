@@ -1,5 +1,7 @@
 #include "exec.hpp"
 
+#include <couring/op.hpp>
+
 #include <fcntl.h>  // splice, tee
 #include <poll.h>
 #include <sys/file.h>
@@ -157,6 +159,26 @@ int positional(int fd, std::int64_t offset, AtOffset&& at_offset, AtCurrent&& at
 
 }  // namespace
 
+int use_real_descriptor(op_base& op) noexcept {
+  if (!op.files) return 0;
+  const fixed_files& table = *op.files;
+  int res = 0;
+  std::visit(
+      [&](auto& r) {
+        if constexpr (requires { r.fd; }) {
+          int slot = r.fd;
+          if (slot < 0 || static_cast<std::size_t>(slot) >= table.fds.size() || table.fds[slot] < 0) {
+            res = -EBADF;  // an empty slot, or one only the kernel holds (a direct accept/openat)
+            return;
+          }
+          r.fd = table.fds[slot];
+        }
+      },
+      op.req);
+  op.files = nullptr;
+  return res;
+}
+
 plan plan_for(const request& r) noexcept {
   return std::visit(
       overloaded{
@@ -273,6 +295,11 @@ int exec_blocking(const request& r, interrupt_check check) noexcept {
           },
           [](const accept_multishot_req&) { return -EOPNOTSUPP; },
           [](const recv_multishot_req&) { return -EOPNOTSUPP; },
+          // Without a ring the registration means nothing: the buffer is an ordinary buffer.
+          [](const read_fixed_req& a) { return restarting([&] { return res_of(::pread(a.fd, a.buf, a.len, a.offset)); }); },
+          [](const write_fixed_req& a) {
+            return restarting([&] { return res_of(::pwrite(a.fd, a.buf, a.len, a.offset)); });
+          },
           [](const flock_req& a) { return restarting([&] { return res_of(::flock(a.fd, a.operation)); }); },
           [](const call_req& a) {
             a.invoke(a.context);

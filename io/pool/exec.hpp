@@ -16,6 +16,10 @@
 #include <atomic>
 #include <cstdint>
 
+namespace couring {
+struct op_base;
+}
+
 namespace couring::pool {
 
 enum class route : std::uint8_t { immediate, readiness, worker, timer };
@@ -26,6 +30,11 @@ struct plan {
   int fd = -1;               // route::readiness: what to watch
   std::uint32_t events = 0;  // route::readiness: POLLIN/POLLOUT/... (same bits as EPOLL*)
 };
+
+// An op naming a slot of a registered-file table gets the slot's real descriptor instead (for
+// every path but a native io_uring op on a table the ring has registered). -EBADF for a slot
+// without one.
+int use_real_descriptor(op_base& op) noexcept;
 
 // Decides the route, performing the first non-blocking attempt where one is possible (so a recv
 // with data already queued completes without ever touching epoll). May issue syscalls.

@@ -55,6 +55,10 @@ pool_backend::~pool_backend() {
 void pool_backend::submit(op_base& op) noexcept {
   stats_.submitted[op.req.index()].add();
   op.backend_route = at_none;
+  if (int r = use_real_descriptor(op); r < 0) {
+    complete(op, r);
+    return;
+  }
   plan p = plan_for(op.req);
   switch (p.how) {
     case route::immediate:

@@ -65,6 +65,8 @@ int opcode_of(const request& r) noexcept {
                         [](const accept_multishot_req&) { return int{IORING_OP_ACCEPT}; },
                         [](const recv_multishot_req&) { return int{IORING_OP_RECV}; },
                         [](const send_zc_req&) { return int{IORING_OP_SEND_ZC}; },
+                        [](const read_fixed_req&) { return int{IORING_OP_READ_FIXED}; },
+                        [](const write_fixed_req&) { return int{IORING_OP_WRITE_FIXED}; },
                     },
                     r);
 }
@@ -127,6 +129,14 @@ void prep(io_uring_sqe* sqe, const request& r, unsigned short ioprio) noexcept {
             sqe->buf_group = a.buffer_group;
           },
           [&](const send_zc_req& a) { io_uring_prep_send_zc(sqe, a.fd, a.buf, a.len, a.flags, 0); },
+          [&](const read_fixed_req& a) {
+            io_uring_prep_read_fixed(sqe, a.fd, a.buf, a.len, offset_arg(a.offset), a.buf_index);
+            sqe->ioprio = ioprio;
+          },
+          [&](const write_fixed_req& a) {
+            io_uring_prep_write_fixed(sqe, a.fd, a.buf, a.len, offset_arg(a.offset), a.buf_index);
+            sqe->ioprio = ioprio;
+          },
       },
       r);
 }

@@ -6,6 +6,7 @@
 #include "../pool/exec.hpp"
 
 #include <couring/assert.hpp>
+#include <couring/error.hpp>
 #include <couring/errors.hpp>
 #include <couring/log.hpp>
 
@@ -40,6 +41,12 @@ constexpr std::pair<int, const char*> required_ops[] = {
 template <std::size_t... I>
 std::array<int, request_kinds> opcodes_of_all(std::index_sequence<I...>) {
   return {opcode_of(request(std::in_place_index<I>))...};
+}
+
+// Registered-file flags on top of prep(): the op names a slot, or installs into one.
+void mark_registered_files(io_uring_sqe* sqe, const op_base& op) noexcept {
+  if (op.files) sqe->flags |= IOSQE_FIXED_FILE;
+  if (op.install_slot >= 0) sqe->file_index = static_cast<__u32>(op.install_slot) + 1;  // "slot + 1": 0 means none
 }
 
 std::uint64_t user_data_of(op_base& op, std::uintptr_t tag) noexcept {
@@ -112,6 +119,14 @@ void uring_backend::flush() noexcept {
 void uring_backend::submit(op_base& op) noexcept {
   const std::size_t kind = op.req.index();
   stats_.submitted[kind].add();
+  // A registered-file slot is named as such only in a native op on a table this ring has.
+  if (op.files && !(op.files->in_kernel && native_[kind])) {
+    if (int r = pool::use_real_descriptor(op); r < 0) {
+      complete(op, r);
+      return;
+    }
+  }
+  if (op.install_into && !(op.install_into->in_kernel && native_[kind])) op.install_slot = -1;
   if (!native_[kind]) {
     if (expressible_[kind]) stats_.fallbacks[kind].add();
     fallback(op);
@@ -125,6 +140,7 @@ void uring_backend::submit(op_base& op) noexcept {
     if (io_uring_sq_space_left(ring_.get()) < 2) flush();
     io_uring_sqe* sqe = next_sqe();
     prep(sqe, op.req, op.ioprio);
+    mark_registered_files(sqe, op);
     io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
     sqe->flags |= IOSQE_IO_LINK;
     op.link_deadline = {op.deadline_ns / 1'000'000'000, op.deadline_ns % 1'000'000'000};
@@ -136,6 +152,7 @@ void uring_backend::submit(op_base& op) noexcept {
   }
   io_uring_sqe* sqe = next_sqe();
   prep(sqe, op.req, op.ioprio);
+  mark_registered_files(sqe, op);
   io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
 }
 
@@ -153,6 +170,7 @@ bool uring_backend::submit_linked(op_base* const* ops, std::size_t count, bool h
     op.cqes_expected = 1;
     io_uring_sqe* sqe = next_sqe();
     prep(sqe, op.req, op.ioprio);
+    mark_registered_files(sqe, op);
     io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
     if (i + 1 < count) sqe->flags |= hard ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
   }
@@ -268,6 +286,43 @@ bool uring_backend::wake_other(backend& target) noexcept {
   io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uintptr_t>(&other) | tag_wake_failed);
   flush();
   return true;
+}
+
+namespace {
+
+class ring_files final : public registered_files {
+ public:
+  explicit ring_files(io_uring* r) noexcept : ring_(r) {}
+  ~ring_files() override { io_uring_unregister_files(ring_); }
+  int update(unsigned slot, int fd) noexcept override {
+    int r = io_uring_register_files_update(ring_, slot, &fd, 1);
+    return r < 0 ? r : 0;
+  }
+
+ private:
+  io_uring* ring_;
+};
+
+class ring_buffers final : public registered_buffers {
+ public:
+  explicit ring_buffers(io_uring* r) noexcept : ring_(r) {}
+  ~ring_buffers() override { io_uring_unregister_buffers(ring_); }
+
+ private:
+  io_uring* ring_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<registered_files>> uring_backend::register_files(unsigned slots) {
+  if (int r = io_uring_register_files_sparse(ring_.get(), slots); r < 0) return error_from_res(r);
+  return std::unique_ptr<registered_files>(std::make_unique<ring_files>(ring_.get()));
+}
+
+result<std::unique_ptr<registered_buffers>> uring_backend::register_buffers(const iovec* buffers, unsigned count) {
+  // Registration pins the pages and charges RLIMIT_MEMLOCK: ENOMEM here is the common refusal.
+  if (int r = io_uring_register_buffers(ring_.get(), buffers, count); r < 0) return error_from_res(r);
+  return std::unique_ptr<registered_buffers>(std::make_unique<ring_buffers>(ring_.get()));
 }
 
 result<std::unique_ptr<provided_buffers>> uring_backend::register_provided_buffers(unsigned entries) {

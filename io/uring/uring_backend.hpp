@@ -43,6 +43,8 @@ class uring_backend final : public backend {
   bool wake_other(backend& target) noexcept override;
   bool submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept override;
   result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) override;
+  result<std::unique_ptr<registered_files>> register_files(unsigned slots) override;
+  result<std::unique_ptr<registered_buffers>> register_buffers(const iovec* buffers, unsigned count) override;
   backend_kind kind() const noexcept override { return backend_kind::io_uring; }
 
   // Whether the kernel executes this request kind natively (false: the emulation does).

@@ -15,6 +15,7 @@
 #include <couring/errors.hpp>
 #include <couring/fiber.hpp>
 #include <couring/file.hpp>
+#include <couring/file_table.hpp>
 #include <couring/offload.hpp>
 #include <couring/on_shard.hpp>
 #include <couring/lock.hpp>
