@@ -52,6 +52,19 @@ std::string temp_dir::make_pattern_file(const std::string& name, std::size_t siz
   return p;
 }
 
+pipe_ends make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw std::runtime_error("pipe2 failed");
+  return {unique_fd(fds[0]), unique_fd(fds[1])};
+}
+
+int closed_fd_number() {
+  int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open /dev/null");
+  ::close(fd);
+  return fd;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;

@@ -1,12 +1,15 @@
 // Helpers the tests share: counting what leaks, scratch directories, known file contents.
 #pragma once
 
+#include <couring/request.hpp>
 #include <couring/runtime.hpp>
 #include <couring/task.hpp>
+#include <couring/unique_fd.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace couring::testing {
 
@@ -37,6 +40,36 @@ class temp_dir {
  private:
   std::string path_;
 };
+
+// A pipe, both ends close-on-exec.
+struct pipe_ends {
+  unique_fd rd;
+  unique_fd wr;
+};
+pipe_ends make_pipe();
+
+// A descriptor number that is not open right now: valid only until the process opens another
+// descriptor, so call it inside the runtime (whose own descriptors already exist).
+int closed_fd_number();
+
+// The index of a request kind in `request`, to read its counters in runtime::stats().
+template <class Req>
+std::size_t request_index() noexcept {
+  return request(std::in_place_type<Req>).index();
+}
+
+// Frames are recycled only in builds without AddressSanitizer (sched/frame_allocator.cpp).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool address_sanitizer = true;
+#else
+inline constexpr bool address_sanitizer = false;
+#endif
+#else
+inline constexpr bool address_sanitizer = false;
+#endif
 
 // Reads a whole file synchronously (to check what async code wrote).
 std::string slurp(const std::string& path);
