@@ -258,7 +258,7 @@ void uring_backend::wake() noexcept {
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-void uring_backend::cqe_arrived(op_base& op) noexcept {
+inline void uring_backend::cqe_arrived(op_base& op) noexcept {
   if (--op.cqes_expected == 0) complete(op, op.res);
 }
 
