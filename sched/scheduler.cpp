@@ -13,7 +13,10 @@
 namespace couring {
 namespace {
 
-thread_local scheduler* current_scheduler = nullptr;
+// initial-exec: read on every op submission, and the default model in a shared library costs a
+// __tls_get_addr call each time; one pointer of static TLS is within glibc's reserve even when
+// the library is dlopen()ed.
+[[gnu::tls_model("initial-exec")]] thread_local scheduler* current_scheduler = nullptr;
 
 // Logs and rethrows, so that run() ends with the first escaped exception instead of losing it.
 void default_unhandled(std::exception_ptr e) {
@@ -39,11 +42,6 @@ scheduler* scheduler::current() noexcept { return current_scheduler; }
 
 scheduler_scope::scheduler_scope(scheduler& s) noexcept : previous_(current_scheduler) { current_scheduler = &s; }
 scheduler_scope::~scheduler_scope() { current_scheduler = previous_; }
-
-void scheduler::post(work_item& w) noexcept {
-  COURING_ASSERT(on_owner_thread(), "post() from a thread that does not own the scheduler; use post_remote()");
-  ready_.push(w);
-}
 
 void scheduler::post_remote(work_item& w) noexcept {
   // Relaxed: the push's seq_cst CAS publishes it to the owner's acquiring drain, so an owner that

@@ -1,5 +1,5 @@
 """sched: cross-shard round trips and messages/s vs a std::mutex + std::condition_variable queue
-(issue 5). For scripts/bench: copy to benchmarks/suites/sched.py and add "sched" to ALL_SUITES.
+(issue 5). scripts/bench finds it here (benchmarks/NAME/suite.py): `scripts/dev bench sched`.
 
 Each case runs `sched --one`, which measures one cell once and prints one JSON line with `ops` and
 `seconds` (and p50_ns, p99_ns, wakeups_per_msg). The program can also run the whole matrix by

@@ -73,6 +73,7 @@ std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {
 }
 
 bool worker_pool::try_enqueue(op_base& op) noexcept {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     if (queued_ >= capacity_) return false;
@@ -84,8 +85,12 @@ bool worker_pool::try_enqueue(op_base& op) noexcept {
     op.worker_state.store(state_queued, std::memory_order_relaxed);
     ++queued_;
     high_water_ = std::max(high_water_, queued_);
+    // Nobody idle: every worker will look at the queue again before it sleeps. A notify already
+    // on its way: the worker it wakes passes the wakeup on if it leaves ops behind.
+    wake = idle_ > 0 && !waking_;
+    if (wake) waking_ = true;
   }
-  work_available_.notify_one();
+  if (wake) work_available_.notify_one();
   return true;
 }
 
@@ -192,16 +197,27 @@ std::size_t worker_pool::high_water() const noexcept {
 void worker_pool::worker_main(unsigned index) noexcept {
   for (;;) {
     op_base* op;
+    bool chain = false;
     {
       std::unique_lock lock(mutex_);
-      work_available_.wait(lock, [this] { return stopping_ || queued_ > 0; });
+      while (!stopping_ && queued_ == 0) {
+        ++idle_;
+        work_available_.wait(lock);
+        --idle_;
+        waking_ = false;  // whoever woke (even spuriously) re-checks the queue, so the next notify may go
+      }
       if (queued_ == 0) return;  // stopping and nothing left
       op = pop_locked();
+      if (queued_ > 0 && idle_ > 0 && !waking_) {  // pass the wakeup on: ops are still waiting
+        waking_ = true;
+        chain = true;
+      }
       op->worker_state.store(state_running, std::memory_order_relaxed);
       op->backend_index = index;  // who to signal if a cancel interrupts it
       running_[index] = op;
       post_space_waiters_locked();
     }
+    if (chain) work_available_.notify_one();
 
     // cancel() sets interrupt_bit (release; the check's acquire pairs with it) and signals this
     // thread; the call then returns EINTR, which means cancelled. A call that transferred

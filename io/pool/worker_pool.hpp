@@ -92,6 +92,12 @@ class worker_pool {
   std::size_t high_water_ = 0;
   std::size_t capacity_;
   bool stopping_ = false;
+  // Wakeups are rationed: at most one notify is on its way at a time, and a woken worker that
+  // still sees queued ops wakes the next one. A burst of N ops then wakes only as many workers as
+  // keep up with it (page-cache reads: two or three; blocking reads: one after another, until
+  // every worker is busy) instead of N, each wakeup costing a futex call and a context switch.
+  unsigned idle_ = 0;     // workers blocked in work_available_.wait()
+  bool waking_ = false;   // a notify is on its way to one of them
   std::vector<space_waiter> space_waiters_;
   std::vector<std::thread> threads_;
   std::vector<pthread_t> native_;   // to signal a worker whose syscall a cancel interrupts

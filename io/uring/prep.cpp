@@ -3,6 +3,7 @@
 #include <couring/op.hpp>
 
 #include <cstddef>
+#include <utility>
 #include <variant>
 
 namespace couring::uring {
@@ -26,6 +27,18 @@ struct overloaded : F... {
 };
 template <class... F>
 overloaded(F...) -> overloaded<F...>;
+
+// std::visit dispatches through a table of function pointers that GCC does not inline; prep runs
+// once per op, so it visits with a chain of index tests the compiler folds into one switch. A
+// request kind without an overload still fails to compile.
+template <class F, std::size_t... I>
+void visit_inline(F& f, const request& r, std::index_sequence<I...>) {
+  (void)((r.index() == I ? (f(*std::get_if<I>(&r)), true) : false) || ...);
+}
+template <class F>
+void visit_inline(F&& f, const request& r) {
+  visit_inline(f, r, std::make_index_sequence<request_kinds>{});
+}
 
 __u64 offset_arg(std::int64_t offset) noexcept {
   // -1 asks for the current file position (IORING_FEAT_RW_CUR_POS).
@@ -72,7 +85,7 @@ int opcode_of(const request& r) noexcept {
 }
 
 void prep(io_uring_sqe* sqe, const request& r, unsigned short ioprio) noexcept {
-  std::visit(
+  visit_inline(
       overloaded{
           [&](const nop_req&) { io_uring_prep_nop(sqe); },
           [&](const read_req& a) {

@@ -91,14 +91,20 @@ uring_backend::~uring_backend() {
   // runs while this object's storage, which the read points into, still exists.
 }
 
-io_uring_sqe* uring_backend::next_sqe() noexcept {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+// Kept apart from next_sqe() so that the common case (a free slot) inlines into every caller.
+io_uring_sqe* uring_backend::next_sqe_after_flush() noexcept {
+  io_uring_sqe* sqe = nullptr;
   while (!sqe) {
     // SQ full: hand what we have to the kernel and take a fresh slot. Nothing is lost.
     flush();
     sqe = io_uring_get_sqe(ring_.get());
   }
   return sqe;
+}
+
+inline io_uring_sqe* uring_backend::next_sqe() noexcept {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+  return sqe ? sqe : next_sqe_after_flush();
 }
 
 void uring_backend::flush() noexcept {
@@ -270,7 +276,7 @@ void uring_backend::wake() noexcept {
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-void uring_backend::cqe_arrived(op_base& op) noexcept {
+inline void uring_backend::cqe_arrived(op_base& op) noexcept {
   if (--op.cqes_expected == 0) complete(op, op.res);
 }
 

@@ -68,6 +68,7 @@ class uring_backend final : public backend {
   static constexpr std::uintptr_t tag_mask = 7;
 
   io_uring_sqe* next_sqe() noexcept;
+  io_uring_sqe* next_sqe_after_flush() noexcept;
   void flush() noexcept;
   void reap() noexcept;
   void dispatch(std::uint64_t user_data, int res, std::uint32_t flags) noexcept;

@@ -3,6 +3,7 @@
 // work through its remote queue, and run_until() resumes them on the owner thread.
 #pragma once
 
+#include <couring/assert.hpp>
 #include <couring/remote_queue.hpp>
 #include <couring/stat_counter.hpp>
 #include <couring/timer.hpp>
@@ -47,8 +48,12 @@ class scheduler {
   void attach(backend& io) noexcept { io_ = &io; }
   backend& io() const noexcept { return *io_; }
 
-  // Owner thread only: queues work to run in this loop iteration or the next.
-  void post(work_item& w) noexcept;
+  // Owner thread only: queues work to run in this loop iteration or the next. Inline: every
+  // completed op passes through here.
+  void post(work_item& w) noexcept {
+    COURING_ASSERT(on_owner_thread(), "post() from a thread that does not own the scheduler; use post_remote()");
+    ready_.push(w);
+  }
   // Any thread: queues work and wakes the owner if it sleeps.
   void post_remote(work_item& w) noexcept;
   // Owner, before the scheduler or its backend is destroyed: waits until no other thread is still
