@@ -56,7 +56,7 @@ std::size_t kind_of(const char* name) {
 
 // What io_uring had in Linux 5.1 (nop, readv, writev, fsync, poll_add; read/write_fixed and
 // poll_remove are not requests of ours). Timeouts arrived in 5.4 and are required by the backend.
-const std::set<std::string> linux_5_1 = {"nop", "readv", "writev", "fsync", "poll", "timeout"};
+const std::set<std::string> linux_5_1 = {"nop", "readv", "writev", "read_fixed", "write_fixed", "fsync", "poll", "timeout"};
 
 std::vector<std::string> all_but(const std::set<std::string>& keep) {
   std::vector<std::string> hidden;
@@ -136,6 +136,18 @@ task<std::vector<std::string>> tour(std::string dir) {
   note("statx size after ftruncate", st2 ? std::to_string(st2->stx_size) : outcome(st2));
   auto whole = co_await read_at(fd, buffer(buf), 0);
   note("contents", outcome(whole) + " " + std::string(buf.data(), whole ? *whole : 0));
+
+  std::array<char, 16> pinned{};
+  fixed_buffers registered({buffer(pinned)});
+  auto wf = co_await registered.write_at(fd, 0, 20, 4);  // four NULs past the end
+  note("write from a registered buffer", outcome(wf));
+  auto rf = co_await registered.read_at(fd, 0, 0);
+  note("read into a registered buffer", outcome(rf) + " " + std::string(pinned.data(), rf ? *rf : 0));
+  file_table table(2);
+  auto slot = table.install(fd);
+  REQUIRE(slot);
+  auto rs = co_await table.read_at(*slot, buffer(buf.data(), 5), 0);
+  note("read_at through a table slot", outcome(rs) + " " + std::string(buf.data(), rs ? *rs : 0));
 
   const std::string sub = dir + "/sub", moved = dir + "/sub/moved";
   auto mk = co_await couring::mkdir(sub.c_str());
