@@ -48,8 +48,11 @@ class Goal:
     text: str
     where: dict                      # params of the group the goal is about
     system: str
-    versus: str
-    at_least: float
+    versus: Optional[str]            # a system, "best peer" (Suite.best_of), or None: the value itself
+    at_least: Optional[float] = None
+    at_most: Optional[float] = None  # e.g. a latency ratio (no worse: at_most=1), bytes per connection
+    metric: Optional[str] = None     # "rate" or an extra's key; None: the suite's ratio_metric
+    format: str = "{:.0f}"           # how an absolute figure (versus=None) is shown
 
 
 @dataclass
@@ -60,6 +63,9 @@ class Plot:
     xlabel: str
     where: dict = field(default_factory=dict)  # only groups with these params
     logx: bool = True
+    logy: bool = True
+    metric: str = "rate"             # or an extra's key (plotted as medians)
+    ylabel: str = ""
 
 
 @dataclass
@@ -75,3 +81,11 @@ class Suite:
     goals: list[Goal] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # printed under the table
+    # What "÷ X" columns and goals compare: "rate", or an extra's key such as requests per server
+    # CPU-second (header: ratio_metric_header).
+    ratio_metric: str = "rate"
+    ratio_metric_header: str = ""
+    # The systems a "best peer" reference picks from, each round, by ratio_metric.
+    best_of: list[str] = field(default_factory=list)
+    # A server and its client, each pinned to its own CPU by the case itself (serve_and_drive.py).
+    client_server: bool = False
