@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -45,5 +46,37 @@ inline long long proc_kib_field(const std::string& path, const char* key) {
   std::fclose(f);
   return value;
 }
+
+// Kernel memory that sockets, threads and their bookkeeping take, system-wide: the bytes of every
+// live slab object (struct sock, files, dentries, epoll items, io_uring requests, task structs:
+// active objects x object size from /proc/slabinfo, which root may read; objects rather than slab
+// pages, so that partly filled pages of other processes' churn count less), kernel stacks
+// (/proc/meminfo KernelStack) and the pages TCP holds for queued data (/proc/net/sockstat
+// "TCP: ... mem N"). Page tables are left out: compilers starting and exiting swing them by
+// megabytes, and a server's threads share one set.
+inline long long kernel_bytes() {
+  long long total = proc_kib_field("/proc/meminfo", "KernelStack");
+  if (std::FILE* f = std::fopen("/proc/slabinfo", "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      char name[128];
+      long long active = 0, size = 0;
+      if (line[0] != '#' && std::sscanf(line, "%127s %lld %*d %lld", name, &active, &size) == 3) total += active * size;
+    }
+    std::fclose(f);
+  }
+  if (std::FILE* f = std::fopen("/proc/net/sockstat", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      const char* mem = std::strstr(line, " mem ");
+      if (std::strncmp(line, "TCP:", 4) == 0 && mem) total += std::atoll(mem + 5) * ::sysconf(_SC_PAGESIZE);
+    }
+    std::fclose(f);
+  }
+  return total;
+}
+
+// Resident bytes of `pid` (VmRSS).
+inline long long resident_bytes(int pid) { return proc_kib_field("/proc/" + std::to_string(pid) + "/status", "VmRSS"); }
 
 }  // namespace bench

@@ -10,13 +10,11 @@
 // interval, so that servers can be compared per CPU-second and not only per wall second.
 #include "../common/args.hpp"
 #include "../common/deadline.hpp"
+#include "../common/loopback_client.hpp"
 #include "../common/nofile_limit.hpp"
 #include "../common/proc_stat.hpp"
 #include "../common/report.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,46 +29,24 @@
 
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "echo_load: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
 struct connection {
   int fd = -1;
   std::size_t received = 0;           // bytes of the current echo so far
   bench::steady::time_point sent_at;  // when the current message went out
 };
 
-int connect_to(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail("socket");
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_port = htons(port);
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) < 0) fail("connect");
-  int one = 1;
-  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // one small message per round trip
-  // Close with a reset: thousands of connections per run would otherwise leave as many
-  // TIME_WAIT entries and exhaust the ephemeral ports over a benchmark session.
-  linger hard{1, 0};
-  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-  return fd;
-}
-
 class load {
  public:
   load(std::uint16_t port, unsigned connections, std::size_t size)
       : conns_(connections), message_(size, std::byte{'x'}), sink_(size) {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_ < 0) fail("epoll_create1");
+    if (epoll_ < 0) bench::fail("epoll_create1");
     for (unsigned i = 0; i < connections; ++i) {
-      conns_[i].fd = connect_to(port);
+      conns_[i].fd = bench::connect_loopback(port);
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u32 = i;
-      if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, conns_[i].fd, &ev) < 0) fail("epoll_ctl");
+      if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, conns_[i].fd, &ev) < 0) bench::fail("epoll_ctl");
     }
     latencies_ns_.reserve(1 << 20);
   }
@@ -94,7 +70,7 @@ class load {
       int n = ::epoll_wait(epoll_, events, 256, 100);
       if (n < 0) {
         if (errno == EINTR) continue;
-        fail("epoll_wait");
+        bench::fail("epoll_wait");
       }
       if (n == 0) (void)limit.expired_after(16);  // a stalled server still ends the run on time
       for (int i = 0; i < n; ++i) {
@@ -115,7 +91,7 @@ class load {
     c.sent_at = bench::steady::now();
     ssize_t n = ::send(c.fd, message_.data(), message_.size(), MSG_NOSIGNAL);
     // A message of at most a few hundred bytes always fits in an idle socket's send buffer.
-    if (n != static_cast<ssize_t>(message_.size())) fail("send (short or failed)");
+    if (n != static_cast<ssize_t>(message_.size())) bench::fail("send (short or failed)");
   }
 
   // Returns whether a whole echo arrived (and the next message went out).
@@ -123,11 +99,11 @@ class load {
     ssize_t n = ::recv(c.fd, sink_.data(), message_.size() - c.received, MSG_DONTWAIT);
     if (n == 0) {
       errno = ECONNRESET;
-      fail("server closed a connection");
+      bench::fail("server closed a connection");
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return false;
-      fail("recv");
+      bench::fail("recv");
     }
     c.received += static_cast<std::size_t>(n);
     if (c.received < message_.size()) return false;
