@@ -26,7 +26,7 @@ def plan(ctx) -> Suite:
         ("Boost.Asio epoll", [ctx.exe("asio_echo_epoll")], None),
         ("Boost.Asio io_uring", [ctx.exe("asio_echo_uring")], None),
     ]
-    harness = ctx.script("common/serve_and_drive.py") + ["--server-cpu", ctx.server_cpu, "--client-cpu", ctx.client_cpu]
+    harness = ctx.serve_and_drive()
     groups = []
     for size in SIZES:
         for n in CONNECTIONS:

@@ -33,8 +33,7 @@ def plan(ctx) -> Suite:
     here = os.path.dirname(os.path.abspath(__file__))
     root = make_root(ctx.data_dir)
     seconds = max(1, round(ctx.seconds(3.0)))  # wrk takes whole seconds
-    harness = ctx.script("common/serve_and_drive.py") + ["--server-cpu", ctx.server_cpu, "--client-cpu",
-                                                         ctx.client_cpu, "--parse", "wrk"]
+    harness = ctx.serve_and_drive("--parse", "wrk")
     couring_http = os.path.join(ctx.build_dir, "samples", "couring-http")
     servers = [
         ("couring-http io_uring", [couring_http, "--root", root, "--address", "127.0.0.1", "--port", "{port}",

@@ -28,7 +28,7 @@ def per_item(key: str):
 
 
 def plan(ctx) -> Suite:
-    harness = ctx.script("common/serve_and_drive.py") + ["--server-cpu", ctx.server_cpu, "--client-cpu", ctx.client_cpu]
+    harness = ctx.serve_and_drive()
     client = [ctx.exe("memory/idle_conns"), "--port", "{port}", "--server-pid", "{server_pid}",
               "--connections", str(CONNECTIONS)]
     couring_echo = ctx.exe("echo/couring_echo")
@@ -49,9 +49,9 @@ def plan(ctx) -> Suite:
     tasks = ctx.exe("memory/idle_tasks")
     for kind, count in (("task", TASKS), ("fiber", FIBERS)):
         groups.append(Group({"item": f"idle {kind} ({count:,})"}, [
-            Case("couring io_uring" if backend == "io_uring" else "couring thread pool", [tasks, "--kind", kind, "--count", str(count), "--backend", backend],
+            Case(system, [tasks, "--kind", kind, "--count", str(count), "--backend", backend],
                  parse=per_item("bytes_per_item"), expect_backend=backend)
-            for backend in ("io_uring", "thread_pool")
+            for system, backend in (("couring io_uring", "io_uring"), ("couring thread pool", "thread_pool"))
         ]))
     return Suite(
         name="memory",
