@@ -283,6 +283,8 @@ std::string runtime::format_stats() const {
     out += fmt::format("shard {}: in flight {}, loop iterations {}, wakeups {}, kernel entries {}, cq overflows {}, "
                        "parked for pool room {}\n",
                        i, l.ops_in_flight, l.iterations, l.wakeups, s.enters, s.cq_overflows, s.pool_parked);
+    if (s.polled || s.polled_refused)
+      out += fmt::format("  device-polled ops {}, refused by the device or file {}\n", s.polled, s.polled_refused);
     for (std::size_t k = 0; k < request_kinds; ++k) {
       if (s.submitted[k] == 0 && s.completed[k] == 0) continue;
       out += fmt::format("  {:<16} submitted {:>10}  completed {:>10}", request_name(k), s.submitted[k], s.completed[k]);
