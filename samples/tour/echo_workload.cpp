@@ -26,18 +26,6 @@ task<void> echo_back(tcp_stream conn) {
   }
 }
 
-// The connections live in a group tied to this loop, so cancelling the loop closes them all.
-task<void> serve_echo(tcp_listener listener) {
-  task_group connections(co_await current_stop_token());
-  for (;;) {
-    auto conn = co_await listener.accept();
-    if (!conn) break;  // cancelled: the load is over
-    (void)conn->set_nodelay(true);
-    connections.spawn(echo_back(std::move(*conn)));
-  }
-  co_await connections.join();
-}
-
 task<void> echo_client(endpoint server, std::size_t message_bytes, clock_type::time_point end, load_tally& tally) {
   auto conn = co_await tcp_stream::connect(server);
   if (!conn) {
@@ -81,7 +69,8 @@ task<load_tally> run_echo_workload(const echo_workload& w) {
   if (!listener) throw std::system_error(listener.error(), "echo: bind");
   endpoint at = listener->local_endpoint().value();
   load_tally tally;
-  co_await serve_while(serve_echo(std::move(*listener)), drive_echo(at, w, tally), clock_type::now() + w.duration + 10s);
+  auto give_up = clock_type::now() + w.duration + 10s;
+  co_await serve_while(accept_connections(std::move(*listener), echo_back), drive_echo(at, w, tally), give_up);
   co_return tally;
 }
 

@@ -26,12 +26,14 @@ std::vector<std::byte> block_pattern() {
 
 void stamp(std::byte* block, std::uint64_t number) { std::memcpy(block, &number, sizeof number); }
 
-std::uint64_t wrong_blocks(const std::vector<std::byte>& data, std::uint64_t first_block, const std::vector<std::byte>& pattern) {
+std::uint64_t wrong_blocks(const std::vector<std::byte>& data, std::uint64_t first_block,
+                           const std::vector<std::byte>& pattern) {
   std::uint64_t wrong = 0;
   for (std::size_t at = 0; at < data.size(); at += block_bytes) {
     std::uint64_t number = first_block + at / block_bytes;
-    bool same = std::memcmp(data.data() + at, &number, sizeof number) == 0 &&
-                std::memcmp(data.data() + at + sizeof number, pattern.data() + sizeof number, block_bytes - sizeof number) == 0;
+    const std::byte* block = data.data() + at;
+    bool same = std::memcmp(block, &number, sizeof number) == 0 &&
+                std::memcmp(block + sizeof number, pattern.data() + sizeof number, block_bytes - sizeof number) == 0;
     wrong += same ? 0 : 1;
   }
   return wrong;

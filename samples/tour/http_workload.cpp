@@ -54,17 +54,11 @@ std::size_t content_length(std::string_view head) {
   return n;
 }
 
-// Accepts connections and hands each to the sample's handler, as couring-http's own loop does.
-task<void> serve_http(tcp_listener listener, const http::site& site) {
-  task_group connections(co_await current_stop_token());
-  for (;;) {
-    auto conn = co_await listener.accept();
-    if (!conn) break;  // cancelled: the load is over
-    (void)conn->set_nodelay(true);
-    connections.spawn(http::serve_connection(std::move(*conn), site));
-  }
-  co_await connections.join();
-}
+// Hands each connection to the sample's handler, as couring-http's own accept loop does.
+struct http_handler {
+  const http::site* site;
+  task<void> operator()(tcp_stream conn) const { return http::serve_connection(std::move(conn), *site); }
+};
 
 task<void> http_client(endpoint server, const std::vector<std::byte>& body, clock_type::time_point end, load_tally& tally) {
   auto conn = co_await tcp_stream::connect(server);
@@ -138,7 +132,9 @@ task<load_tally> run_http_workload(const http_workload& w) {
   if (!listener) throw std::system_error(listener.error(), "http: bind");
   endpoint at = listener->local_endpoint().value();
   load_tally tally;
-  co_await serve_while(serve_http(std::move(*listener), site), drive_http(at, w, body, tally), clock_type::now() + w.duration + 10s);
+  auto give_up = clock_type::now() + w.duration + 10s;
+  co_await serve_while(accept_connections(std::move(*listener), http_handler{&site}), drive_http(at, w, body, tally),
+                       give_up);
   co_return tally;
 }
 

@@ -20,6 +20,8 @@
 
 #include <fmt/core.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -116,7 +118,8 @@ task<int> tour_main(tour_options o) {
   hw.root = www;
   hw.duration = duration;
   auto http = co_await tour::run_http_workload(hw);
-  print_load(o.machine, "http", http, fmt::format("{} keep-alive connections, {} KiB GETs", hw.connections, hw.body_bytes >> 10));
+  print_load(o.machine, "http", http,
+             fmt::format("{} keep-alive connections, {} KiB GETs", hw.connections, hw.body_bytes >> 10));
 
   bool clean = file.bytes_read > 0 && file.wrong_reads == 0 && echo.clean() && http.clean();
   if (!clean) fmt::print(stderr, "couring-tour: CHECKS FAILED: some bytes came back wrong or a connection failed\n");

@@ -5,9 +5,26 @@
 
 #include "load_tally.hpp"
 
-#include <couring/task.hpp>
+#include <couring/couring.hpp>
+
+#include <utility>
 
 namespace tour {
+
+// The server side of a workload: accepts connections until cancelled and runs `handle(conn)` (a
+// task<void>) for each. The connections live in a group tied to this loop, so cancelling the loop
+// (serve_while does, when the load is over) cancels them and waits until each has closed.
+template <class Handler>
+couring::task<void> accept_connections(couring::tcp_listener listener, Handler handle) {
+  couring::task_group connections(co_await couring::current_stop_token());
+  for (;;) {
+    auto conn = co_await listener.accept();
+    if (!conn) break;  // cancelled: the load is over
+    (void)conn->set_nodelay(true);  // a reply's last segment must not wait for an ACK
+    connections.spawn(handle(std::move(*conn)));
+  }
+  co_await connections.join();
+}
 
 // Runs `server` on the last shard until `load` has finished here, then cancels the server and
 // waits until every connection it accepted is closed. Throws if the server stops first (it
