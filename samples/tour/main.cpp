@@ -10,6 +10,10 @@
 //   echo  an echo server and 16 closed-loop clients over loopback, 512-byte messages
 //   http  the couring-http sample's connection handler serving a 64 KiB file to 16 keep-alive clients
 // Each server runs on a second shard, so client and server have a thread each.
+//
+// Exit status: 0; 3 when a check failed (a wrong byte, a failed connection); 69 when the path asked
+// for cannot run here (io_uring forced but unavailable, or no seccomp filter allowed); 2 for a bad
+// command line; 1 for any other error.
 #include "../common/command_line.hpp"
 #include "deny_io_uring.hpp"
 #include "echo_workload.hpp"
@@ -146,11 +150,12 @@ int main(int argc, char** argv) {
       else cl.fail("--deny-io-uring wants ENOSYS or EPERM");
     } else cl.unknown();
   }
-  // Before the runtime exists, so that every thread it starts is under the filter too.
+  // Before the runtime exists, so that every thread it starts is under the filter too. A machine
+  // that allows no filter cannot show this path: that is "unavailable here", like a missing backend.
   if (deny != 0) {
     if (int r = couring::testing::deny_io_uring(deny); r < 0) {
       fmt::print(stderr, "couring-tour: cannot install the seccomp filter: {}\n", std::strerror(-r));
-      return 1;
+      return samples::exit_unavailable;
     }
   }
   return samples::run_main(opts, tour_main(o));
