@@ -27,7 +27,6 @@ std::size_t guard_bytes() noexcept {
 
 struct thread_stacks {
   std::vector<fiber_stack> free;
-  const fiber_stack* running = nullptr;
   void* alt_stack = nullptr;
 
   ~thread_stacks() {
@@ -42,6 +41,9 @@ struct thread_stacks {
 };
 
 thread_local thread_stacks stacks;
+// Apart from `stacks`: set on every switch, and a trivially destructible thread_local is reached
+// without the init check that one with a destructor needs.
+thread_local const fiber_stack* running_guard = nullptr;
 struct sigaction previous_segv;
 
 void write_all_stderr(const char* text) noexcept {
@@ -56,7 +58,7 @@ void write_all_stderr(const char* text) noexcept {
 
 // Runs on the alternate stack: the fiber's own stack is exhausted.
 void on_segv(int sig, siginfo_t* info, void* context) {
-  const fiber_stack* s = stacks.running;
+  const fiber_stack* s = running_guard;
   auto* addr = static_cast<char*>(info->si_addr);
   auto* guard = static_cast<char*>(s ? s->guard : nullptr);
   if (guard && addr >= guard && addr < guard + guard_bytes()) {
@@ -110,6 +112,7 @@ std::size_t fiber_stack_guard_bytes() noexcept { return guard_bytes(); }
 
 fiber_stack allocate_fiber_stack(std::size_t usable) {
   install_overflow_handler();
+  ensure_alt_stack();  // fibers run on the thread that took their stack: the handler needs it here
   const std::size_t page = page_size();
   const std::size_t guard = guard_bytes();
   usable = (usable + page - 1) / page * page;
@@ -144,10 +147,7 @@ void release_fiber_stack(const fiber_stack& s) noexcept {
   ::munmap(s.guard, s.size + guard_bytes());
 }
 
-void set_running_fiber_guard(const fiber_stack* s) noexcept {
-  if (s) ensure_alt_stack();
-  stacks.running = s;
-}
+void set_running_fiber_guard(const fiber_stack* s) noexcept { running_guard = s; }
 
 std::size_t pooled_fiber_stack_bytes() noexcept {
   std::size_t total = 0;

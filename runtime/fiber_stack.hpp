@@ -23,14 +23,15 @@ struct fiber_stack {
 // Bytes of PROT_NONE below every stack: 64 KiB, or a page where pages are larger.
 std::size_t fiber_stack_guard_bytes() noexcept;
 
-// Rounds `usable` up to whole pages. Throws std::bad_alloc when mmap fails.
+// Rounds `usable` up to whole pages. Throws std::bad_alloc when mmap fails. Call it on the thread
+// that will run the fiber: it also sets up that thread's alternate signal stack on first use.
 fiber_stack allocate_fiber_stack(std::size_t usable);
 // The stack whose usable area ends at `top` and holds `usable` bytes (as allocated above).
 fiber_stack fiber_stack_at(void* top, std::size_t usable) noexcept;
 void release_fiber_stack(const fiber_stack& s) noexcept;
 
 // Tells the overflow handler which guard area belongs to the fiber now running on this thread
-// (nullptr: none). Also sets up this thread's alternate signal stack on first use.
+// (nullptr: none).
 void set_running_fiber_guard(const fiber_stack* s) noexcept;
 
 // Bytes of stacks currently kept for reuse by this thread.
