@@ -3,7 +3,7 @@ next to the floors they are built on (a raw coroutine transfer, a raw Boost.Cont
 the memory one idle task, fiber or thread holds (issue 6). `scripts/dev bench switch`.
 
 Each case runs `switch --case NAME` once: it prints one JSON line with `ops` (round trips) and
-`seconds`, and with --idle N also the resident and virtual bytes per idle unit, measured in a child
+`seconds` (process CPU time), and with --idle N also the resident and virtual bytes per idle unit, measured in a child
 process that parks N units.
 """
 
@@ -44,7 +44,8 @@ def plan(ctx) -> Suite:
         params=[("ready", "ready")],
         groups=groups,
         ns_per_op="ns/round trip",
-        extras=[("idle_resident_bytes", "resident/idle unit (B)", "{:.0f}"),
+        extras=[("wall_ns_per_round_trip", "wall ns", "{:.0f}"),
+                ("idle_resident_bytes", "resident/idle unit (B)", "{:.0f}"),
                 ("idle_virtual_bytes", "virtual/idle unit (B)", "{:.0f}")],
         notes=["A round trip is two transfers: suspend and resume (task: co_await yield(); fiber: "
                "this_fiber::await(yield()); raw coroutine: symmetric transfer to a partner and back; "
@@ -52,6 +53,9 @@ def plan(ctx) -> Suite:
                "another thread on the same CPU and back, i.e. two context switches). ready: how many "
                "tasks or fibers yield in turn; they share each loop turn and its non-blocking look at "
                "the kernel for completions.",
+               "Rates come from the process's CPU time (all its threads, user and kernel), so time other "
+               "processes held the CPU is not charged to the switch; wall ns is the wall-clock figure "
+               "beside it, equal on an idle machine.",
                f"Idle memory: {IDLE_UNITS:,} units parked on an async_event (tasks, fibers with the "
                "default 64 KiB stack) or a futex (threads, default attributes), RSS and address space "
                "from /proc/self/statm before and after, per unit. A thread's kernel stack and task "

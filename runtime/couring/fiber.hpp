@@ -163,7 +163,8 @@ fiber_bridge<awaited_t<A>> make_fiber_bridge(A&& a) {
 
 // A fiber's handle: co_await it from a task, or this_fiber::await it from another fiber, for the
 // fiber's value (or its exception). Dropping the handle detaches the fiber; if a detached fiber
-// fails, its exception goes to the runtime's unhandled-exception handler.
+// fails, its exception goes to the runtime's unhandled-exception handler. The handle belongs to
+// the fiber's shard: await, cancel and drop it there (docs/fibers.md).
 template <class T>
 class fiber {
  public:
