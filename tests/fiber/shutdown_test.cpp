@@ -48,6 +48,18 @@ task<void> await_fiber(fiber<void>& f, counters& c) {
   c.finished.fetch_add(1);
 }
 
+// A fiber's body: sleeps for an hour, twice. Shutdown cancels the first sleep and never submits
+// the second, where the fiber is unwound: it never finishes.
+void sleep_until_unwound(counters& c) {
+  witness w(&c.destroyed);
+  c.started.fetch_add(1);
+  auto r = blocking::sleep_for(1h);
+  (void)r;
+  auto again = blocking::sleep_for(1h);
+  (void)again;
+  c.finished.fetch_add(1);
+}
+
 // Starts one fiber of each kind of wait; each owns a socket end through a unique_fd and a witness.
 // Returns how many it started.
 int start_suspended_fibers(counters& c, channel<int>& ch, std::vector<fiber<void>>& kept) {
@@ -135,15 +147,7 @@ int start_suspended_fibers(counters& c, channel<int>& ch, std::vector<fiber<void
   ++n;
 
   // A fiber awaiting another fiber (which sleeps), both detached.
-  auto sleeper = spawn_fiber([&c] {
-    witness w(&c.destroyed);
-    c.started.fetch_add(1);
-    auto r = blocking::sleep_for(1h);
-    (void)r;
-    auto again = blocking::sleep_for(1h);
-    (void)again;
-    c.finished.fetch_add(1);
-  });
+  auto sleeper = spawn_fiber([&c] { sleep_until_unwound(c); });
   ++n;
   (void)spawn_fiber([&c, s = std::move(sleeper)]() mutable {
     witness w(&c.destroyed);
@@ -154,15 +158,7 @@ int start_suspended_fibers(counters& c, channel<int>& ch, std::vector<fiber<void
   ++n;
 
   // A fiber awaited by a detached task; both are suspended when run() ends.
-  kept.push_back(spawn_fiber([&c] {
-    witness w(&c.destroyed);
-    c.started.fetch_add(1);
-    auto r = blocking::sleep_for(1h);
-    (void)r;
-    auto again = blocking::sleep_for(1h);
-    (void)again;
-    c.finished.fetch_add(1);
-  }));
+  kept.push_back(spawn_fiber([&c] { sleep_until_unwound(c); }));
   spawn(await_fiber(kept.back(), c));
   ++n;
   return n;
