@@ -164,8 +164,11 @@ runtime::runtime(runtime_config config) : config_(apply_environment(std::move(co
   // The other shards' threads take no process signals: those belong to shard 0's thread (where
   // a signal_set blocks them) or to the program's own threads.
   std::latch started(count - 1);
+  // Faults stay unblocked: they are the thread's own, and a blocked one kills the process without
+  // running any handler (no fiber stack overflow message, no sanitizer report).
   sigset_t all, previous;
   sigfillset(&all);
+  for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) sigdelset(&all, fault);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   for (unsigned i = 1; i < count; ++i) {
     auto r = std::make_unique<remote_shard>(this);
