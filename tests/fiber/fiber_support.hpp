@@ -33,19 +33,7 @@ fd_pair pipe_pair();
 // Bytes queued on a socket or pipe, read without blocking.
 std::size_t drain(int fd);
 
-constexpr bool under_asan() noexcept {
-#if defined(__SANITIZE_ADDRESS__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
+constexpr bool under_asan() noexcept { return address_sanitizer; }  // support.hpp
 
 // `n`, or n / `asan_divisor` under ASan (never below 1).
 constexpr std::size_t scaled(std::size_t n, std::size_t asan_divisor) noexcept {
