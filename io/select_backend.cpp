@@ -76,6 +76,7 @@ uring::uring_options uring_options_from(const runtime_config& config, unsigned s
   o.ring.sqpoll = config.uring_sqpoll;
   o.ring.sqpoll_idle_ms = config.uring_sqpoll_idle_ms;
   o.ring.sqpoll_cpu = config.uring_sqpoll_cpu;
+  o.iopoll = config.uring_iopoll;
   for (const std::string& name : config.uring_allowed_requests) {
     bool known = false;
     for (std::size_t k = 0; k < request_kinds; ++k) {

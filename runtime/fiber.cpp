@@ -20,7 +20,6 @@
 
 #include <boost/context/fiber.hpp>
 
-#include <unistd.h>
 
 #include <atomic>
 #include <system_error>
@@ -50,13 +49,7 @@ struct pooled_stack_allocator {
     return sc;
   }
   // Called when the fiber is gone (possibly after its core), so it relies on `sc` alone.
-  void deallocate(ctx::stack_context& sc) noexcept {
-    fiber_stack s;
-    s.top = sc.sp;
-    s.size = sc.size;
-    s.guard = static_cast<char*>(sc.sp) - sc.size - static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    release_fiber_stack(s);
-  }
+  void deallocate(ctx::stack_context& sc) noexcept { release_fiber_stack(fiber_stack_at(sc.sp, sc.size)); }
 };
 
 thread_local fiber_core* running_fiber = nullptr;
@@ -130,14 +123,34 @@ struct fiber_core {
   }
 
   void on_finished() noexcept {
-    owner->remove_detached(node);
+    if (error && !joined && handle_alive) {
+      // Failed, and its handle may still join it. The handle may also outlive the runtime, and
+      // then nothing could report the failure (nor touch the scheduler): the fiber stays listed
+      // until it is joined or its handle goes, and shutdown reports it if neither happened.
+      node.destroy = &fiber_core::report_at_shutdown;
+      failure_listed = true;
+    } else {
+      owner->remove_detached(node);
+      if (error && !joined) owner->report_unhandled(error);  // nobody will ever join it: never lose it
+    }
     if (waiter) {
-      if (waiter_sched == owner) waiter_sched->post(*waiter); else waiter_sched->post_remote(*waiter);
+      owner->post(*waiter);
       waiter = nullptr;
-    } else if (error && !handle_alive && !joined) {
-      owner->report_unhandled(error);  // nobody will ever join it: never lose the failure
     }
     release();
+  }
+
+  // The failure's one report, when the handle is dropped without a join or at shutdown, whichever
+  // comes first; a join (fiber_mark_joined) unlists it instead.
+  void settle_failure(bool report) noexcept {
+    if (!failure_listed) return;
+    failure_listed = false;
+    owner->remove_detached(node);
+    if (report && !joined) owner->report_unhandled(error);
+    joined = true;
+  }
+  static void report_at_shutdown(detached_node& n) noexcept {
+    static_cast<shutdown_node&>(n).core->settle_failure(true);
   }
 
   // Shutdown destroys a fiber that can never finish: destroying its Boost.Context fiber unwinds
@@ -165,6 +178,7 @@ struct fiber_core {
   bool suspended = false;
   bool joined = false;
   bool handle_alive = true;
+  bool failure_listed = false;  // finished with an unjoined failure, still on the detached list
   fiber_stack stack;
   stack_bounds loop_stack;  // for ASan: the stack of the loop that runs this fiber
   void* fiber_fake = nullptr;
@@ -173,8 +187,7 @@ struct fiber_core {
   stop_source stop;
   std::optional<stop_callback<forward_stop>> parent_link;
   resume_work resume;
-  work_item* waiter = nullptr;
-  scheduler* waiter_sched = nullptr;
+  work_item* waiter = nullptr;  // the joiner, on this fiber's own shard
   shutdown_node node;
 };
 
@@ -200,27 +213,31 @@ fiber_core* fiber_start(std::unique_ptr<fiber_body> body, const fiber_options& o
 
 void fiber_release_handle(fiber_core* f) noexcept {
   f->handle_alive = false;
-  if (f->finished && f->error && !f->joined) {
-    f->joined = true;
-    f->owner->report_unhandled(f->error);
-  }
+  f->settle_failure(true);
   f->release();
 }
 
 bool fiber_finished(const fiber_core* f) noexcept { return f->finished && !f->context; }
 std::exception_ptr fiber_error(const fiber_core* f) noexcept { return f->error; }
-void fiber_mark_joined(fiber_core* f) noexcept { f->joined = true; }
+void fiber_mark_joined(fiber_core* f) noexcept {
+  f->joined = true;
+  f->settle_failure(false);
+}
 
-bool fiber_notify_when_finished(fiber_core* f, work_item& w, scheduler& on) noexcept {
+bool fiber_notify_when_finished(fiber_core* f, work_item& w) noexcept {
+  // The fiber's state belongs to its shard's thread, unsynchronised: joining from elsewhere would race.
+  COURING_ASSERT(f->owner->on_owner_thread(), "a fiber is joined on its own shard; from another shard, join it inside on_shard()");
   if (fiber_finished(f)) return false;
   COURING_ASSERT(f->waiter == nullptr, "a fiber was awaited twice at the same time");
   f->waiter = &w;
-  f->waiter_sched = &on;
   return true;
 }
 
 void fiber_cancel_notification(fiber_core* f) noexcept { f->waiter = nullptr; }
-void fiber_request_stop(fiber_core* f) noexcept { f->stop.request_stop(); }
+void fiber_request_stop(fiber_core* f) noexcept {
+  COURING_ASSERT(f->owner->on_owner_thread(), "a fiber is cancelled on its own shard (stop sources are single-threaded)");
+  f->stop.request_stop();
+}
 
 fiber_core* current_fiber() noexcept { return running_fiber; }
 
@@ -230,12 +247,27 @@ stop_token fiber_token(fiber_core* f) noexcept { return f->stop.token(); }
 void fiber_suspend(fiber_core* f) {
   f->suspended = true;
   switch_start(&f->fiber_fake, f->loop_stack);
-  f->loop = std::move(f->loop).resume();  // back to the loop; returns when run() resumes us
+  try {
+    f->loop = std::move(f->loop).resume();  // back to the loop; returns when run() resumes us
+  } catch (const ctx::detail::forced_unwind&) {
+    // Destroyed at shutdown: we arrived on this stack by the unwind, not by a return, and the
+    // switch must be finished before entry() announces the next one (ASan aborts otherwise).
+    switch_finish(f->fiber_fake, &f->loop_stack);
+    f->suspended = false;
+    throw;
+  }
   switch_finish(f->fiber_fake, &f->loop_stack);
   f->suspended = false;
 }
 
-void fiber_wake(fiber_core* f) noexcept { f->owner->post(f->resume); }
+void fiber_wake(fiber_core* f) noexcept {
+  COURING_ASSERT(f->owner->on_owner_thread(), "a fiber's bridge completed on another shard's thread");
+  // On the loop's own stack the fiber goes on at once: posting it would cost every await a whole
+  // loop turn more than a task's (and, with other work ready, one more look at the kernel). On
+  // another fiber's stack (its code completed this bridge inline) it waits for the loop.
+  if (running_fiber == nullptr) fiber_core::run(f->resume);
+  else f->owner->post(f->resume);
+}
 bool fiber_suspended(const fiber_core* f) noexcept { return f->suspended; }
 
 }  // namespace couring::detail

@@ -20,13 +20,17 @@ std::size_t page_size() noexcept {
   return size;
 }
 
+std::size_t guard_bytes() noexcept {
+  static const std::size_t size = page_size() > 64 * 1024 ? page_size() : 64 * 1024;
+  return size;
+}
+
 struct thread_stacks {
   std::vector<fiber_stack> free;
-  const fiber_stack* running = nullptr;
   void* alt_stack = nullptr;
 
   ~thread_stacks() {
-    for (const fiber_stack& s : free) ::munmap(s.guard, s.size + page_size());
+    for (const fiber_stack& s : free) ::munmap(s.guard, s.size + guard_bytes());
     if (alt_stack) {
       stack_t off{};
       off.ss_flags = SS_DISABLE;
@@ -37,6 +41,9 @@ struct thread_stacks {
 };
 
 thread_local thread_stacks stacks;
+// Apart from `stacks`: set on every switch, and a trivially destructible thread_local is reached
+// without the init check that one with a destructor needs.
+thread_local const fiber_stack* running_guard = nullptr;
 struct sigaction previous_segv;
 
 void write_all_stderr(const char* text) noexcept {
@@ -51,13 +58,13 @@ void write_all_stderr(const char* text) noexcept {
 
 // Runs on the alternate stack: the fiber's own stack is exhausted.
 void on_segv(int sig, siginfo_t* info, void* context) {
-  const fiber_stack* s = stacks.running;
+  const fiber_stack* s = running_guard;
   auto* addr = static_cast<char*>(info->si_addr);
   auto* guard = static_cast<char*>(s ? s->guard : nullptr);
-  if (guard && addr >= guard && addr < guard + page_size()) {
+  if (guard && addr >= guard && addr < guard + guard_bytes()) {
     write_all_stderr(
-        "couring: fiber stack overflow: the running fiber used its whole stack and hit the guard page; "
-        "give it a larger fiber_options::stack_size\n");
+        "couring: fiber stack overflow: the running fiber used its whole stack and hit the guard area "
+        "below it; give it a larger fiber_options::stack_size\n");
     ::signal(SIGABRT, SIG_DFL);
     ::abort();
   }
@@ -101,9 +108,13 @@ void ensure_alt_stack() noexcept {
 
 }  // namespace
 
+std::size_t fiber_stack_guard_bytes() noexcept { return guard_bytes(); }
+
 fiber_stack allocate_fiber_stack(std::size_t usable) {
   install_overflow_handler();
+  ensure_alt_stack();  // fibers run on the thread that took their stack: the handler needs it here
   const std::size_t page = page_size();
+  const std::size_t guard = guard_bytes();
   usable = (usable + page - 1) / page * page;
   for (auto it = stacks.free.begin(); it != stacks.free.end(); ++it) {
     if (it->size == usable) {
@@ -112,13 +123,17 @@ fiber_stack allocate_fiber_stack(std::size_t usable) {
       return s;
     }
   }
-  void* mem = ::mmap(nullptr, usable + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* mem = ::mmap(nullptr, usable + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw std::bad_alloc();
-  if (::mprotect(mem, page, PROT_NONE) != 0) {
-    ::munmap(mem, usable + page);
+  if (::mprotect(mem, guard, PROT_NONE) != 0) {
+    ::munmap(mem, usable + guard);
     throw std::bad_alloc();
   }
-  return {static_cast<char*>(mem) + page + usable, usable, mem};
+  return fiber_stack_at(static_cast<char*>(mem) + guard + usable, usable);
+}
+
+fiber_stack fiber_stack_at(void* top, std::size_t usable) noexcept {
+  return {top, usable, static_cast<char*>(top) - usable - guard_bytes()};
 }
 
 void release_fiber_stack(const fiber_stack& s) noexcept {
@@ -129,17 +144,14 @@ void release_fiber_stack(const fiber_stack& s) noexcept {
     } catch (...) {
     }
   }
-  ::munmap(s.guard, s.size + page_size());
+  ::munmap(s.guard, s.size + guard_bytes());
 }
 
-void set_running_fiber_guard(const fiber_stack* s) noexcept {
-  if (s) ensure_alt_stack();
-  stacks.running = s;
-}
+void set_running_fiber_guard(const fiber_stack* s) noexcept { running_guard = s; }
 
 std::size_t pooled_fiber_stack_bytes() noexcept {
   std::size_t total = 0;
-  for (const fiber_stack& s : stacks.free) total += s.size + page_size();
+  for (const fiber_stack& s : stacks.free) total += s.size + guard_bytes();
   return total;
 }
 

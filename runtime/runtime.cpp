@@ -164,8 +164,11 @@ runtime::runtime(runtime_config config) : config_(apply_environment(std::move(co
   // The other shards' threads take no process signals: those belong to shard 0's thread (where
   // a signal_set blocks them) or to the program's own threads.
   std::latch started(count - 1);
+  // Faults stay unblocked: they are the thread's own, and a blocked one kills the process without
+  // running any handler (no fiber stack overflow message, no sanitizer report).
   sigset_t all, previous;
   sigfillset(&all);
+  for (int fault : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) sigdelset(&all, fault);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   for (unsigned i = 1; i < count; ++i) {
     auto r = std::make_unique<remote_shard>(this);
@@ -283,6 +286,8 @@ std::string runtime::format_stats() const {
     out += fmt::format("shard {}: in flight {}, loop iterations {}, wakeups {}, kernel entries {}, cq overflows {}, "
                        "parked for pool room {}\n",
                        i, l.ops_in_flight, l.iterations, l.wakeups, s.enters, s.cq_overflows, s.pool_parked);
+    if (s.polled || s.polled_refused)
+      out += fmt::format("  device-polled ops {}, refused by the device or file {}\n", s.polled, s.polled_refused);
     for (std::size_t k = 0; k < request_kinds; ++k) {
       if (s.submitted[k] == 0 && s.completed[k] == 0) continue;
       out += fmt::format("  {:<16} submitted {:>10}  completed {:>10}", request_name(k), s.submitted[k], s.completed[k]);

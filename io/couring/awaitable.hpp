@@ -129,6 +129,14 @@ class op_awaitable {
     op_.ioprio = p.value();
     return static_cast<Derived&&>(*this);
   }
+  // O_DIRECT reads and writes: complete by polling the device instead of waiting for its
+  // interrupt, on an IORING_SETUP_IOPOLL ring (runtime_config::uring_iopoll). The loop then
+  // spins while such ops are in flight. A hint: without that ring, on the thread pool, or for a
+  // file whose device cannot poll, the op runs as usual with the same result.
+  Derived&& polled() && noexcept {
+    op_.polled = true;
+    return static_cast<Derived&&>(*this);
+  }
   // Observe this token instead of the awaiting task's.
   Derived&& with_token(stop_token t) && noexcept {
     token_ = std::move(t);

@@ -38,6 +38,8 @@ struct backend_stats {
   std::uint64_t enters = 0;                              // io_uring_enter / epoll_wait calls
   std::uint64_t cq_overflows = 0;                        // times the kernel reported CQ overflow
   std::uint64_t pool_parked = 0;                         // ops that waited for room in a full pool queue
+  std::uint64_t polled = 0;                              // io_uring: `.polled()` ops completed by device polling...
+  std::uint64_t polled_refused = 0;                      // ...and those the file or device could not poll (EOPNOTSUPP)
   std::array<std::uint64_t, request_kinds> completed{};  // filled in from the scheduler by the runtime
   // Latency histogram per kind: latency[k][b] ops took less than 2^b microseconds (the last
   // bucket: the rest), measured from the loop iteration of submission to that of completion.
@@ -50,6 +52,8 @@ struct backend_counters {
   stat_counter enters;
   stat_counter cq_overflows;
   stat_counter pool_parked;
+  stat_counter polled;
+  stat_counter polled_refused;
 
   backend_stats snapshot() const noexcept {
     backend_stats s;
@@ -60,6 +64,8 @@ struct backend_counters {
     s.enters = enters.get();
     s.cq_overflows = cq_overflows.get();
     s.pool_parked = pool_parked.get();
+    s.polled = polled.get();
+    s.polled_refused = polled_refused.get();
     return s;
   }
 };

@@ -65,6 +65,7 @@ struct op_base : work_item {
         state(o.state),
         cancel(o.cancel),
         ioprio(o.ioprio),
+        polled(o.polled),
         deadline_ns(o.deadline_ns),
         files(o.files),
         install_into(o.install_into),
@@ -90,6 +91,7 @@ struct op_base : work_item {
   op_state state = op_state::idle;
   cancel_reason cancel = cancel_reason::none;
   std::uint16_t ioprio = 0;            // IOPRIO_PRIO_VALUE(class, level); 0 = the thread's default
+  bool polled = false;                 // a hint: complete by busy polling where the ring offers it
   std::coroutine_handle<> waiter;      // resumed by the owner scheduler, nowhere else
   scheduler* owner = nullptr;
   // Absolute CLOCK_MONOTONIC deadline in ns (with_timeout/with_deadline); 0: none. Expiry cancels

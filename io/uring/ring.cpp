@@ -56,6 +56,7 @@ ring::ring(const ring_options& options) {
     for (std::size_t i = 0; i < n; ++i) {
       io_uring_params params{};
       params.flags = sets[i];
+      if (options.iopoll) params.flags |= IORING_SETUP_IOPOLL;
       if (options.cq_entries) {
         params.flags |= IORING_SETUP_CQSIZE;
         params.cq_entries = options.cq_entries;
@@ -136,6 +137,7 @@ std::string ring::describe() const {
   if (setup_flags_ & IORING_SETUP_COOP_TASKRUN) add("coop_taskrun");
   if (setup_flags_ & IORING_SETUP_SUBMIT_ALL) add("submit_all");
   if (setup_flags_ & IORING_SETUP_SQPOLL) add("sqpoll");
+  if (setup_flags_ & IORING_SETUP_IOPOLL) add("iopoll");
   if (restricted_) add("restricted");
   if (s.empty()) s = "plain";
   return s;

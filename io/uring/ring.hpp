@@ -17,6 +17,9 @@ struct ring_options {
   bool sqpoll = false;
   unsigned sqpoll_idle_ms = 1000;
   int sqpoll_cpu = -1;
+  // IORING_SETUP_IOPOLL: completions are polled from the device; only O_DIRECT reads and writes
+  // (and NOP) may be submitted.
+  bool iopoll = false;
   // Non-empty: the ring accepts only these opcodes (IORING_REGISTER_RESTRICTIONS); others fail
   // with EACCES. The opcodes the backend itself needs are added.
   std::vector<int> allowed_opcodes;

@@ -24,7 +24,7 @@ namespace couring::uring {
 namespace {
 
 // Fallback route kept in op_base::backend_route (worker routes belong to worker_submitter).
-enum : std::uint8_t { route_native = 0, route_fallback_poll = 1 };
+enum : std::uint8_t { route_native = 0, route_fallback_poll = 1, route_polled = 2 };
 
 // The ops the backend itself depends on: the wakeup read, readiness for emulated ops, timeouts
 // and cancellation. A kernel without them (before 5.5) gets the thread-pool backend instead.
@@ -77,6 +77,17 @@ uring_backend::uring_backend(scheduler& owner, pool::worker_pool& workers, const
     if (k == request(accept_multishot_req{}).index()) kernel_has = kernel_has && kernel_ops.test(IORING_OP_SOCKET);
     if (k == request(recv_multishot_req{}).index()) kernel_has = kernel_has && kernel_ops.test(IORING_OP_SEND_ZC);
     native_[k] = kernel_has && !(hideable && options.hidden.test(k));
+  }
+
+  if (options.iopoll) {
+    ring_options polled = options.ring;
+    polled.iopoll = true;
+    polled.sqpoll = false;
+    try {
+      polled_ring_ = std::make_unique<ring>(polled);
+    } catch (const std::system_error& e) {
+      detail::log_notice(fmt::format("IOPOLL ring unavailable ({}); polled ops use the ordinary ring", e.what()));
+    }
   }
 
   int fd = ::eventfd(0, EFD_CLOEXEC);
@@ -140,6 +151,7 @@ void uring_backend::submit(op_base& op) noexcept {
   }
   op.backend_route = route_native;
   op.cqes_expected = 1;
+  if (op.polled && submit_polled(op)) return;
   if (op.deadline_ns != 0) {
     // The op and its LINK_TIMEOUT must reach the kernel in the same submission: a link cannot
     // span two io_uring_enter calls.
@@ -160,6 +172,25 @@ void uring_backend::submit(op_base& op) noexcept {
   prep(sqe, op.req, op.ioprio);
   mark_registered_files(sqe, op);
   io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+}
+
+// Reads and writes on plain descriptors and buffers go to the IOPOLL ring; anything it cannot
+// take (a deadline's LINK_TIMEOUT, a registered file or buffer of the main ring) stays here.
+bool uring_backend::submit_polled(op_base& op) noexcept {
+  const bool plain_rw = std::holds_alternative<read_req>(op.req) || std::holds_alternative<write_req>(op.req) ||
+                        std::holds_alternative<readv_req>(op.req) || std::holds_alternative<writev_req>(op.req);
+  if (!polled_ring_ || !plain_rw || op.deadline_ns != 0 || op.files) return false;
+  io_uring_sqe* sqe = io_uring_get_sqe(polled_ring_->get());
+  if (!sqe) {
+    io_uring_submit(polled_ring_->get());
+    sqe = io_uring_get_sqe(polled_ring_->get());
+    if (!sqe) return false;
+  }
+  prep(sqe, op.req, op.ioprio);
+  io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+  op.backend_route = route_polled;
+  ++polled_in_flight_;
+  return true;
 }
 
 bool uring_backend::submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept {
@@ -250,6 +281,8 @@ void uring_backend::prep_cancel(std::uint64_t target, int flags) noexcept {
 
 void uring_backend::cancel(op_base& op) noexcept {
   if (op.state != op_state::submitted) return;
+  // The IOPOLL ring takes no cancel requests; a polled device op finishes within its own latency.
+  if (op.backend_route == route_polled) return;
   if (workers_.owns(op)) {
     if (workers_.cancel(op)) complete(op, -ECANCELED);
     return;
@@ -414,7 +447,50 @@ void uring_backend::reap() noexcept {
   }
 }
 
+// Polled ops complete only when someone polls: one pass per loop iteration. Ops the device (or
+// the file: not O_DIRECT, a filesystem without polling) refuses come back with EOPNOTSUPP and go
+// to the ordinary ring.
+void uring_backend::reap_polled() noexcept {
+  io_uring_submit_and_get_events(polled_ring_->get());
+  stats_.enters.add();
+  unsigned head, n = 0;
+  io_uring_cqe* cqe;
+  op_base* refused = nullptr;
+  io_uring_for_each_cqe(polled_ring_->get(), head, cqe) {
+    ++n;
+    auto& op = *reinterpret_cast<op_base*>(static_cast<std::uintptr_t>(cqe->user_data) & ~tag_mask);
+    --polled_in_flight_;
+    if (cqe->res == -EOPNOTSUPP) {
+      stats_.polled_refused.add();
+      op.link_next = refused;  // resubmitted after the CQ is advanced
+      refused = &op;
+      continue;
+    }
+    stats_.polled.add();
+    op.res = cqe->res;
+    cqe_arrived(op);
+  }
+  io_uring_cq_advance(polled_ring_->get(), n);
+  while (refused) {
+    op_base& op = *std::exchange(refused, refused->link_next);
+    op.link_next = nullptr;
+    op.polled = false;
+    op.backend_route = route_native;
+    if (op.cancel != cancel_reason::none) {
+      complete(op, -ECANCELED);
+      continue;
+    }
+    io_uring_sqe* sqe = next_sqe();
+    prep(sqe, op.req, op.ioprio);
+    io_uring_sqe_set_data64(sqe, user_data_of(op, tag_op));
+  }
+}
+
 void uring_backend::wait(bool block, std::int64_t deadline_ns) noexcept {
+  if (polled_in_flight_ > 0) {
+    reap_polled();
+    block = false;  // no interrupt will come for them: keep polling
+  }
   int r;
   if (block && deadline_ns >= 0) {
     std::int64_t delta = deadline_ns - monotonic_now_ns();

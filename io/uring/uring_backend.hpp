@@ -16,6 +16,7 @@
 
 #include <array>
 #include <bitset>
+#include <memory>
 #include <cstdint>
 #include <string>
 
@@ -27,6 +28,8 @@ struct uring_options {
   // this to exercise the per-op fallback on a kernel that has every opcode).
   std::bitset<request_kinds> hidden;
   bool msg_ring_wakeups = true;
+  // A second, IORING_SETUP_IOPOLL ring for `.polled()` O_DIRECT reads and writes.
+  bool iopoll = false;
 };
 
 class uring_backend final : public backend {
@@ -79,9 +82,15 @@ class uring_backend final : public backend {
   void arm_fallback_poll(op_base& op) noexcept;
   void on_fallback_ready(op_base& op, int res) noexcept;
   void prep_cancel(std::uint64_t target, int flags) noexcept;
+  bool submit_polled(op_base& op) noexcept;
+  void reap_polled() noexcept;
 
   scheduler& owner_;
   ring ring_;
+  // The IOPOLL ring (null unless asked for and the kernel set it up) and the ops it holds: while
+  // there are any, wait() polls instead of sleeping, since no interrupt will wake the loop.
+  std::unique_ptr<ring> polled_ring_;
+  unsigned polled_in_flight_ = 0;
   bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING (5.18)
   std::uint16_t next_buffer_group_ = 0;
   std::array<bool, request_kinds> native_{};

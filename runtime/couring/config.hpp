@@ -40,6 +40,12 @@ struct runtime_config {
   bool uring_sqpoll = false;
   unsigned uring_sqpoll_idle_ms = 1000;
   int uring_sqpoll_cpu = -1;
+  // IOPOLL: a second ring per shard, set up with IORING_SETUP_IOPOLL, for reads and writes marked
+  // `.polled()` on O_DIRECT files. Their completions are found by polling the device's queue
+  // instead of an interrupt: lower latency on NVMe with poll queues (nvme.poll_queues), at the
+  // price of a CPU spinning while they are in flight. Ops the device cannot poll move to the
+  // ordinary ring. Opt-in for the same reason as SQPOLL.
+  bool uring_iopoll = false;
   // An opcode allow-list (IORING_REGISTER_RESTRICTIONS), for deployments that allow io_uring only
   // for trusted uses: request kinds ("read", "recv"... or "couring" for every kind couring can
   // issue). The ring then refuses other opcodes: such an op fails with permission_denied (EACCES).

@@ -32,11 +32,12 @@
 namespace couring {
 
 struct fiber_options {
-  // Usable stack bytes (rounded up to whole pages); a guard page below it turns an overflow into
-  // a clean crash with a message. Stacks are pooled and reused per thread.
+  // Usable stack bytes (rounded up to whole pages); a 64 KiB guard area below it turns an
+  // overflow into a clean crash with a message. Stacks are pooled and reused per thread.
   std::size_t stack_size = 64 * 1024;
   // Stopping this token cancels the fiber: its current and later awaits see operation_canceled.
-  stop_token token;
+  // (Initialised here so that `{.stack_size = n}` draws no -Wmissing-field-initializers.)
+  stop_token token{};
 };
 
 namespace detail {
@@ -78,8 +79,9 @@ void fiber_release_handle(fiber_core* f) noexcept;  // the handle is gone (joine
 bool fiber_finished(const fiber_core* f) noexcept;
 std::exception_ptr fiber_error(const fiber_core* f) noexcept;
 void fiber_mark_joined(fiber_core* f) noexcept;
-// Posts `w` to `on` when the fiber finishes; false if it already has (then nothing is posted).
-bool fiber_notify_when_finished(fiber_core* f, work_item& w, scheduler& on) noexcept;
+// Posts `w` when the fiber finishes; false if it already has (then nothing is posted). On the
+// fiber's own shard only.
+bool fiber_notify_when_finished(fiber_core* f, work_item& w) noexcept;
 void fiber_cancel_notification(fiber_core* f) noexcept;
 void fiber_request_stop(fiber_core* f) noexcept;
 
@@ -88,6 +90,8 @@ stop_token fiber_token(fiber_core* f) noexcept;
 // On the fiber's stack: switches back to the loop until fiber_wake() is called. Throws only the
 // exception that unwinds a fiber destroyed at shutdown, which must reach the fiber's entry.
 void fiber_suspend(fiber_core* f);
+// Lets a suspended fiber go on: at once when called on the loop's stack (then it returns once the
+// fiber has suspended again or finished), at the loop's next turn otherwise.
 void fiber_wake(fiber_core* f) noexcept;
 bool fiber_suspended(const fiber_core* f) noexcept;
 
@@ -115,8 +119,9 @@ class fiber_bridge {
       void await_suspend(std::coroutine_handle<promise_type> h) noexcept {
         promise_type& p = h.promise();
         p.finished = true;
-        // A bridge that finished while the fiber was still starting it needs no wake-up.
-        if (fiber_suspended(p.fiber)) fiber_wake(p.fiber);
+        // A bridge that finished while the fiber was still starting it needs no wake-up. A woken
+        // fiber may run at once and destroy this frame: nothing here is touched after the wake.
+        if (fiber_core* f = p.fiber; fiber_suspended(f)) fiber_wake(f);
       }
       void await_resume() noexcept {}
     };
@@ -158,7 +163,8 @@ fiber_bridge<awaited_t<A>> make_fiber_bridge(A&& a) {
 
 // A fiber's handle: co_await it from a task, or this_fiber::await it from another fiber, for the
 // fiber's value (or its exception). Dropping the handle detaches the fiber; if a detached fiber
-// fails, its exception goes to the runtime's unhandled-exception handler.
+// fails, its exception goes to the runtime's unhandled-exception handler. The handle belongs to
+// the fiber's shard: await, cancel and drop it there (docs/fibers.md).
 template <class T>
 class fiber {
  public:
@@ -191,7 +197,7 @@ class fiber {
     bool await_ready() const noexcept { return detail::fiber_finished(f_.core_); }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
       item_.handle = h;
-      registered_ = detail::fiber_notify_when_finished(f_.core_, item_, *scheduler::current());
+      registered_ = detail::fiber_notify_when_finished(f_.core_, item_);
       return registered_;
     }
     T await_resume() {
