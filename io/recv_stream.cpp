@@ -3,6 +3,8 @@
 #include <couring/recv_stream.hpp>
 #include <couring/spawn.hpp>
 
+#include <poll.h>
+
 namespace couring {
 namespace {
 
@@ -100,7 +102,16 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
 
   static task<void> receive_loop(recv_core* c) {
     loop_share share{c};
+    bool more_waiting = false;  // the last recv filled its buffer: more bytes are likely queued
     while (!c->stopped() && !c->ended()) {
+      // An idle connection must own no buffer (as with the kernel's buffer ring): otherwise idle
+      // connections could hold every buffer of the pool and starve the busy ones. So wait until
+      // bytes are there, and only then take a buffer.
+      if (!more_waiting) {
+        auto readable = co_await couring::poll(c->fd_, POLLIN).with_token(c->loop_stop_.token());
+        if (!readable && (c->stopped() || c->owner().stopping())) break;
+        // Errors and hang-ups are reported by the recv below, with the bytes still queued first.
+      }
       auto id = c->pool_.take();
       if (!id) {
         co_await buffer_wait{c};
@@ -114,6 +125,7 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
         c->end(n ? std::error_code(error::end_of_file) : n.error());
         break;
       }
+      more_waiting = *n == c->pool_.buffer_size();
       c->push(pooled_buffer(&c->pool_, *id, *n));
     }
   }

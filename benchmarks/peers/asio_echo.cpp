@@ -9,6 +9,10 @@
 #include "../common/nofile_limit.hpp"
 #include "listen_socket.hpp"
 
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility> (GCC 12 no
+// longer pulls it in transitively).
+#include <utility>
+
 #include <boost/asio.hpp>
 
 #include <array>

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cstring>
 #include <string>
 
 namespace http {
@@ -129,27 +130,31 @@ task<void> refuse(const tcp_stream& conn, int status) {
 }  // namespace
 
 task<void> serve_connection(tcp_stream conn, const site& s) {
-  std::string buf;    // bytes received and not yet answered; requests are views into it
-  std::size_t start = 0;  // where the next request begins in buf
+  // Bytes received and not yet answered live in buf[start, end); requests are views into it. Its
+  // size is fixed for the connection (a longer head is refused with 431 first), so receiving
+  // never zero-fills or reallocates.
+  std::string buf(s.head_limits.max_head + read_chunk, '\0');
+  std::size_t start = 0, end = 0;
   for (;;) {
     auto deadline = std::chrono::steady_clock::now() + s.header_timeout;
     request req;
     parse_result parsed;
     for (;;) {
-      parsed = parse_request(std::string_view(buf).substr(start), req, s.head_limits);
+      parsed = parse_request(std::string_view(buf.data() + start, end - start), req, s.head_limits);
       if (parsed.outcome != parse_result::kind::incomplete) break;
-      if (start > 0) {  // requests answered so far make room; keeps buf bounded by max_head + read_chunk
-        buf.erase(0, start);
+      if (start > 0) {  // requests answered so far make room
+        std::memmove(buf.data(), buf.data() + start, end - start);
+        end -= start;
         start = 0;
       }
-      std::size_t old = buf.size();
-      buf.resize(old + read_chunk);
-      auto n = co_await conn.recv(buffer(buf.data() + old, read_chunk)).with_deadline(deadline);
-      buf.resize(old + (n ? *n : 0));
-      if (n && *n > 0) continue;
+      auto n = co_await conn.recv(buffer(buf.data() + end, std::min(read_chunk, buf.size() - end))).with_deadline(deadline);
+      if (n && *n > 0) {
+        end += *n;
+        continue;
+      }
       // Too slow (a head still trickling in when the deadline passed: slowloris) gets a 408;
       // an idle keep-alive connection, a closed one or a stopping server just closes.
-      if (!n && n.error() == std::errc::timed_out && buf.size() > start) {
+      if (!n && n.error() == std::errc::timed_out && end > start) {
         co_await refuse(conn, 408);
         co_await samples::close_gracefully(conn);
       }
