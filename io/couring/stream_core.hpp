@@ -5,6 +5,7 @@
 #pragma once
 
 #include <couring/assert.hpp>
+#include <couring/lazy_fifo.hpp>
 #include <couring/resume_item.hpp>
 #include <couring/result.hpp>
 #include <couring/scheduler.hpp>
@@ -12,7 +13,6 @@
 #include <couring/task.hpp>
 
 #include <coroutine>
-#include <deque>
 #include <optional>
 #include <system_error>
 
@@ -38,7 +38,7 @@ class stream_core {
 
   // Producer side. An error pushed as an item is reported once, in order, and the stream goes on.
   void push(result<T> item) {
-    items_.push_back(std::move(item));
+    items_.push(std::move(item));
     wake_consumer();
   }
   void end(std::error_code why) noexcept {
@@ -71,8 +71,7 @@ class stream_core {
       return std::make_error_code(std::errc::operation_canceled);
     }
     if (!items_.empty()) {
-      result<T> item = std::move(items_.front());
-      items_.pop_front();
+      result<T> item = items_.pop();
       on_taken();
       return item;
     }
@@ -107,7 +106,7 @@ class stream_core {
 
   scheduler* owner_;
   unsigned refs_ = 1;  // the stream object
-  std::deque<result<T>> items_;
+  lazy_fifo<result<T>> items_;
   bool ended_ = false;
   bool stopped_ = false;
   std::error_code why_;
