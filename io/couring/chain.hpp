@@ -59,13 +59,16 @@ class linked_submit {
       op->shot_context = this;
       op->state = op_state::submitted;
       op->submitted_ns = s->loop_now_ns();
-      s->op_submitted();
     }
-    if (s->io().submit_linked(ops_.data(), N, hard_)) return true;
+    if (s->io().submit_linked(ops_.data(), N, hard_)) {
+      // Counted only now: members that are not linkable here run (and are counted) one by one,
+      // and a phantom completion per member would double the statistics.
+      for (std::size_t i = 0; i < N; ++i) s->op_submitted();
+      return true;
+    }
     for (op_base* op : ops_) {  // not linkable here: as if never submitted
       op->state = op_state::idle;
       op->on_shot = nullptr;
-      s->op_completed(op->req.index(), op->submitted_ns);
     }
     linked_ = false;
     return false;
