@@ -209,6 +209,36 @@ TEST_CASE("destroying a table closes every descriptor it holds", "[uring][file_t
   }());
 }
 
+TEST_CASE("a recv in flight on a slot completes on that socket after the slot is removed", "[uring][file_table]") {
+  fd_leak_check leaks;
+  run([&]() -> task<void> {
+    auto conn = co_await loopback_tcp();
+    REQUIRE(conn);
+    file_table files(1);
+    auto slot = files.install(conn->far.fd());
+    REQUIRE(slot);
+    std::array<char, 64> buf{};
+    auto pending = [&]() -> task<result<std::size_t>> { co_return co_await files.recv(*slot, buffer(buf)).with_timeout(5s); };
+    auto remove_then_send = [&]() -> task<void> {
+      co_await yield();
+      co_await yield();
+      REQUIRE(files.remove(*slot));
+      // Whatever number the slot's descriptor had may be handed out again now: the recv must
+      // still be reading the socket, not this.
+      unique_fd decoy(::open("/dev/zero", O_RDONLY | O_CLOEXEC));
+      REQUIRE(decoy.valid());
+      std::string late = "late";
+      auto sent = co_await send_all(conn->near.fd(), const_buffer_of(late));
+      REQUIRE(sent);
+    };
+    auto [received, unused] = co_await when_all(pending(), remove_then_send());
+    (void)unused;
+    INFO("recv: " << (received ? std::string("ok") : received.error().message()));
+    REQUIRE(received);
+    CHECK(text_of(buf, *received) == "late");
+  }());
+}
+
 TEST_CASE("a table larger than RLIMIT_NOFILE is refused by the kernel and works on plain descriptors",
           "[uring][file_table][fallback]") {
   fd_leak_check leaks;
