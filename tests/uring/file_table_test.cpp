@@ -90,8 +90,7 @@ TEST_CASE("a full table refuses install, open and accept with EMFILE and leaks n
   temp_dir dir;
   std::string path = dir.make_pattern_file("data", 16);
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
+    auto [listener, at] = listen_on_loopback();
     file_table files(2);
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(files.install(fd.get()));
@@ -103,7 +102,7 @@ TEST_CASE("a full table refuses install, open and accept with EMFILE and leaks n
     auto opened = co_await files.open(path.c_str(), O_RDONLY);
     REQUIRE_FALSE(opened);
     CHECK(opened.error() == std::errc::too_many_files_open);
-    auto accepted = co_await files.accept(listener->fd());  // refused before waiting for a client
+    auto accepted = co_await files.accept(listener.fd());  // refused before waiting for a client
     REQUIRE_FALSE(accepted);
     CHECK(accepted.error() == std::errc::too_many_files_open);
     // Freeing a slot makes room again.
@@ -118,15 +117,12 @@ TEST_CASE("accept straight into a slot: bytes flow both ways; natively no descri
           "[uring][file_table][accept]") {
   fd_leak_check leaks;
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
+    auto [listener, at] = listen_on_loopback();
     file_table files(8);
-    auto client = co_await tcp_stream::connect(*at);
+    auto client = co_await tcp_stream::connect(at);
     REQUIRE(client);
     const std::size_t fds_before = open_fd_count();
-    auto conn = co_await files.accept(listener->fd());
+    auto conn = co_await files.accept(listener.fd());
     REQUIRE(conn);
     const bool is_direct = direct(files, request_index<accept_req>());
     CHECK(open_fd_count() == fds_before + (is_direct ? 0 : 1));
@@ -191,15 +187,12 @@ TEST_CASE("open straight into a slot: the file is read and written through it", 
 TEST_CASE("destroying a table closes every descriptor it holds", "[uring][file_table]") {
   fd_leak_check leaks;
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
-    auto client = co_await tcp_stream::connect(*at);
+    auto [listener, at] = listen_on_loopback();
+    auto client = co_await tcp_stream::connect(at);
     REQUIRE(client);
     {
       file_table files(2);
-      auto conn = co_await files.accept(listener->fd());
+      auto conn = co_await files.accept(listener.fd());
       REQUIRE(conn);
     }
     std::array<char, 8> buf{};

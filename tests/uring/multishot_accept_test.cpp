@@ -101,13 +101,10 @@ TEST_CASE("1,000 connections through one accept_stream: each delivered exactly o
           "[uring][accept_stream][multishot]") {
   fd_leak_check leaks;
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
+    auto [listener, at] = listen_on_loopback();
     const std::size_t multishot_kind = request_index<accept_multishot_req>(), accept_kind = request_index<accept_req>();
     backend_stats before = shard_stats();
-    accept_stream incoming(*listener);
+    accept_stream incoming(listener);
     CHECK(incoming.multishot() == runs_natively(multishot_kind));
     if (runtime::current()->backend() == backend_kind::io_uring && std::getenv("COURING_URING_HIDE") == nullptr &&
         kernel_at_least(5, 19))
@@ -115,7 +112,7 @@ TEST_CASE("1,000 connections through one accept_stream: each delivered exactly o
 
     std::vector<tcp_stream> clients, servers;
     std::vector<int> seen(connections, 0);
-    co_await when_all(connect_clients(*at, connections, &clients), serve(&incoming, connections, &seen, &servers, false));
+    co_await when_all(connect_clients(at, connections, &clients), serve(&incoming, connections, &seen, &servers, false));
     CHECK(delivered_once(seen) == connections);
     std::size_t answered = co_await count_answers(&clients);
     CHECK(answered == connections);
@@ -145,19 +142,16 @@ TEST_CASE("a consumer slower than its clients loses no connection and gets none 
           "[uring][accept_stream][backpressure]") {
   fd_leak_check leaks;
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
+    auto [listener, at] = listen_on_loopback();
     const std::size_t multishot_kind = request_index<accept_multishot_req>();
     backend_stats before = shard_stats();
     const std::size_t count = 300;
-    accept_stream incoming(*listener, 8);
+    accept_stream incoming(listener, 8);
     std::vector<tcp_stream> clients, servers;
     std::vector<int> seen(count, 0);
     // The clients all connect before the consumer takes one: the stream fills up to its bound and
     // must stop taking connections off the backlog until the consumer catches up.
-    co_await connect_clients(*at, count, &clients);
+    co_await connect_clients(at, count, &clients);
     for (int y = 0; y < 10; ++y) co_await yield();
     co_await serve(&incoming, count, &seen, &servers, true);
     CHECK(delivered_once(seen) == count);
@@ -173,14 +167,11 @@ TEST_CASE("a consumer slower than its clients loses no connection and gets none 
 TEST_CASE("destroying an accept_stream closes the connections it had not delivered", "[uring][accept_stream]") {
   fd_leak_check leaks;
   run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
+    auto [listener, at] = listen_on_loopback();
     std::vector<tcp_stream> clients;
     {
-      accept_stream incoming(*listener);
-      co_await connect_clients(*at, 5, &clients);
+      accept_stream incoming(listener);
+      co_await connect_clients(at, 5, &clients);
       auto first = co_await incoming.next();
       REQUIRE(first);
       for (int y = 0; y < 10; ++y) co_await yield();  // let the others be accepted too

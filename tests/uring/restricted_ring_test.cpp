@@ -116,16 +116,13 @@ TEST_CASE("an accept_stream on a ring that forbids accept reports permission_den
   fd_leak_check leaks;
   runtime rt(allowing({"read"}));
   rt.run([&]() -> task<void> {
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
+    auto [listener, at] = listen_on_loopback();
     const std::size_t multishot_kind = request_index<accept_multishot_req>();
     backend_stats before = shard_stats();
-    accept_stream incoming(*listener);
+    accept_stream incoming(listener);
     if (!incoming.multishot() || !reaches_ring(multishot_kind)) {
       // Accepts that never reach the ring are not restricted: connections come through.
-      auto at = listener->local_endpoint();
-      REQUIRE(at);
-      auto client = co_await tcp_stream::connect(*at);
+      auto client = co_await tcp_stream::connect(at);
       REQUIRE(client);
       auto server = co_await incoming.next();
       CHECK(server);
@@ -177,12 +174,9 @@ TEST_CASE("allowing \"couring\" lets every kind couring issues through", "[uring
     auto slot = co_await files.open(path.c_str(), O_RDONLY);
     if (!slot) note("openat into a slot", slot.error());
 
-    auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-    REQUIRE(listener);
-    auto at = listener->local_endpoint();
-    REQUIRE(at);
-    accept_stream incoming(*listener);
-    auto client = co_await tcp_stream::connect(*at);  // socket + connect
+    auto [listener, at] = listen_on_loopback();
+    accept_stream incoming(listener);
+    auto client = co_await tcp_stream::connect(at);  // socket + connect
     if (!client) note("connect", client.error());
     auto server = co_await incoming.next();
     if (!server) note("multishot accept", server.error());

@@ -1,5 +1,7 @@
 #include "uring_support.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -24,15 +26,20 @@ std::size_t first_stream_mismatch(const std::byte* data, std::size_t n, std::uin
   return n;
 }
 
-task<result<loopback_connection>> loopback_tcp() {
+loopback_listener listen_on_loopback() {
   auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
-  if (!listener) co_return listener.error();
+  REQUIRE(listener);
   auto at = listener->local_endpoint();
-  if (!at) co_return at.error();
+  REQUIRE(at);
+  return {std::move(*listener), *at};
+}
+
+task<result<loopback_connection>> loopback_tcp() {
+  loopback_listener l = listen_on_loopback();
   // The handshake completes into the backlog, so connecting before accepting cannot block.
-  auto near = co_await tcp_stream::connect(*at);
+  auto near = co_await tcp_stream::connect(l.at);
   if (!near) co_return near.error();
-  auto far = co_await listener->accept();
+  auto far = co_await l.listener.accept();
   if (!far) co_return far.error();
   co_return loopback_connection{std::move(*near), std::move(*far)};
 }

@@ -39,6 +39,14 @@ void fill_stream(std::byte* out, std::size_t n, std::uint64_t seed, std::uint64_
 // The index of the first byte that differs from stream `seed` at `offset`, or n when all match.
 std::size_t first_stream_mismatch(const std::byte* data, std::size_t n, std::uint64_t seed, std::uint64_t offset) noexcept;
 
+// A listener on a free loopback port, and the address that reaches it. Fails the running test
+// case if the machine cannot give one.
+struct loopback_listener {
+  tcp_listener listener;
+  endpoint at;
+};
+loopback_listener listen_on_loopback();
+
 // Both ends of a fresh loopback TCP connection (the listener is closed again).
 struct loopback_connection {
   tcp_stream near;  // the connecting end
