@@ -40,12 +40,13 @@ std::size_t occurrences(const std::string& text, const std::string& part) {
   return n;
 }
 
-// Whether registering `bytes` of buffers can succeed here: root with CAP_IPC_LOCK is never
-// charged; anyone else is, against RLIMIT_MEMLOCK (shared with whatever else the user locked).
+// Whether registering `bytes` of buffers can succeed here: a process holding CAP_IPC_LOCK is
+// never charged; any other (root in a container, usually) is, against RLIMIT_MEMLOCK, shared with
+// whatever else the user locked: only a generous margin counts as fitting.
 bool registration_fits(std::size_t bytes) {
   rlimit lim{};
   if (::getrlimit(RLIMIT_MEMLOCK, &lim) < 0) return false;
-  return ::geteuid() == 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= 4 * bytes;
+  return holds_ipc_lock() || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= 4 * bytes;
 }
 
 // Writes stream `seed` from buffer `index`, reads it back into buffer `into`, and says what is wrong.

@@ -67,11 +67,22 @@ bool kernel_at_least(int major, int minor) {
   return have_major > major || (have_major == major && have_minor >= minor);
 }
 
+namespace {
+constexpr unsigned ipc_lock_word = CAP_IPC_LOCK / 32, ipc_lock_bit = 1u << (CAP_IPC_LOCK % 32);
+}  // namespace
+
+bool holds_ipc_lock() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) < 0) return false;
+  return (data[ipc_lock_word].effective & ipc_lock_bit) != 0;
+}
+
 std::string drop_ipc_lock() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
   if (::syscall(SYS_capget, &header, data) < 0) return std::string("capget: ") + std::strerror(errno);
-  const unsigned word = CAP_IPC_LOCK / 32, bit = 1u << (CAP_IPC_LOCK % 32);
+  const unsigned word = ipc_lock_word, bit = ipc_lock_bit;
   data[word].effective &= ~bit;
   data[word].permitted &= ~bit;
   data[word].inheritable &= ~bit;

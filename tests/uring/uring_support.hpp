@@ -66,6 +66,8 @@ bool kernel_at_least(int major, int minor);
 // and permitted sets: a ring created by a process holding it is never charged for locked memory,
 // which is why a test run as root must drop it for RLIMIT_MEMLOCK to bite. "" or why it failed.
 std::string drop_ipc_lock();
+// Whether this process holds CAP_IPC_LOCK (effective): then its rings are never charged.
+bool holds_ipc_lock();
 // Sets both RLIMIT_MEMLOCK limits to `bytes`. "" or why it failed.
 std::string limit_locked_memory(std::size_t bytes);
 
