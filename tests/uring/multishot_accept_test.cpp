@@ -9,6 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -186,4 +191,63 @@ TEST_CASE("destroying an accept_stream closes the connections it had not deliver
       else CHECK(r.error() == std::errc::connection_reset);
     }
   }());
+}
+
+TEST_CASE("EMFILE is reported by next() without a busy re-accept, and accepting resumes once descriptors are free",
+          "[uring][accept_stream][emfile]") {
+  // In a child: the descriptor limit is lowered under the whole process.
+  child_outcome child = in_child([] {
+    expectations e;
+    runtime rt;
+    rt.run([&]() -> task<void> {
+      auto [listener, at] = listen_on_loopback();
+      const std::size_t clients_count = 5;
+      std::vector<unique_fd> clients;
+      for (std::size_t i = 0; i < clients_count; ++i) {
+        unique_fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        // Loopback completes the handshake into the backlog at once.
+        e.check(c.valid() && ::connect(c.get(), at.data(), at.size()) == 0, "a client connects");
+        clients.push_back(std::move(c));
+      }
+      rlimit normal{};
+      ::getrlimit(RLIMIT_NOFILE, &normal);
+      rlimit lowered{open_fd_count(), normal.rlim_max};
+      e.check(::setrlimit(RLIMIT_NOFILE, &lowered) == 0, "the limit is lowered");
+      std::vector<unique_fd> fillers;  // take whatever numbers below the limit are still free
+      for (int fd; (fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0)) >= 0;) fillers.emplace_back(fd);
+      const std::size_t kinds[] = {request_index<accept_multishot_req>(), request_index<accept_req>()};
+      backend_stats before = shard_stats();
+      accept_stream incoming(listener, 8);
+      auto refused = co_await incoming.next();
+
+      e.check(!refused && refused.error() == std::errc::too_many_files_open, "next() reports EMFILE");
+      for (int y = 0; y < 200; ++y) co_await yield();
+      backend_stats during = shard_stats();
+      std::uint64_t attempts = 0;
+      for (std::size_t k : kinds) attempts += during.submitted[k] - before.submitted[k];
+      // Each attempt meets EMFILE again: without a consumer asking, the stream must not keep
+      // trying (the accept loop elsewhere stops once its queue of 8 is full; a busy one would
+      // have tried hundreds of times by now).
+      e.check(attempts <= 16, "no busy re-accept while nobody takes the errors (" + std::to_string(attempts) + " attempts)");
+      fillers.clear();
+      e.check(::setrlimit(RLIMIT_NOFILE, &normal) == 0, "the limit is restored");
+      std::size_t connections = 0, errors = 0;
+      std::vector<tcp_stream> accepted;
+      while (connections < clients_count && errors <= 16) {
+        auto next = co_await incoming.next();
+        if (next) {
+          ++connections;
+          accepted.push_back(std::move(*next));
+        } else {
+          ++errors;  // errors queued while the limit held
+        }
+      }
+      e.check(connections == clients_count, "every client is accepted once descriptors are free");
+    }());
+    return e.failures();
+  });
+  INFO(child.report);
+  REQUIRE(child.exited);
+  CHECK(child.status == 0);
+  CHECK(child.report.empty());
 }
