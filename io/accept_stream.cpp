@@ -52,7 +52,11 @@ class accept_core final : public detail::stream_core<tcp_stream> {
         owner().io().cancel(op_);
       }
     } else if (res != -ECANCELED) {
-      push(error_from_res(res));  // reported in order; accepting goes on
+      push(error_from_res(res));  // reported in order; accepting goes on once it was taken
+      // The kernel ended the multishot op with it. Re-arming at once would meet the same error
+      // (EMFILE with the backlog still full, an opcode the ring refuses) in a busy loop that
+      // also queues errors without bound: wait until the consumer has seen this one.
+      paused_ = true;
     }
   }
 

@@ -54,10 +54,14 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
     } else if (res == 0) {
       end(error::end_of_file);
     } else if (res == -ENOBUFS) {
-      // Every buffer is held by the consumer: wait for one to come back. The bytes stay in the
-      // socket meanwhile.
-      paused_ = true;
-      pool_.notify_on_return(buffers_back_);
+      // Every buffer was held when the kernel looked: wait for one to come back, the bytes
+      // staying in the socket meanwhile. But this final completion reaches us through the run
+      // queue, after the consumer may already have given buffers back (with nobody waiting to
+      // hear of it): then re-arm at once, or the stream would wait forever.
+      if (pool_.available() == 0) {
+        paused_ = true;
+        pool_.notify_on_return(buffers_back_);
+      }
     } else if (res < 0 && !(res == -ECANCELED && (stopped() || owner().stopping()))) {
       end(error_from_res(res));
     }

@@ -18,6 +18,7 @@
 #include <array>
 #include <coroutine>
 #include <cstddef>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -59,13 +60,16 @@ class linked_submit {
       op->shot_context = this;
       op->state = op_state::submitted;
       op->submitted_ns = s->loop_now_ns();
-      s->op_submitted();
     }
-    if (s->io().submit_linked(ops_.data(), N, hard_)) return true;
+    if (s->io().submit_linked(ops_.data(), N, hard_)) {
+      // Counted only now: members that are not linkable here run (and are counted) one by one,
+      // and a phantom completion per member would double the statistics.
+      for (std::size_t i = 0; i < N; ++i) s->op_submitted();
+      return true;
+    }
     for (op_base* op : ops_) {  // not linkable here: as if never submitted
       op->state = op_state::idle;
       op->on_shot = nullptr;
-      s->op_completed(op->req.index(), op->submitted_ns);
     }
     linked_ = false;
     return false;
@@ -110,11 +114,14 @@ task<bool> run_member(A& member, bool skip) {
   co_return breaks_chain(op);
 }
 
-template <std::size_t I, class Tuple>
-task<void> run_in_order(Tuple& members, bool hard, bool broken) {
+template <std::size_t I, class Tuple, class Results>
+task<void> run_in_order(Tuple& members, Results& results, bool hard, bool broken) {
   if constexpr (I < std::tuple_size_v<Tuple>) {
     bool failed = co_await run_member(std::get<I>(members), broken && !hard);
-    co_await run_in_order<I + 1>(members, hard, broken || failed);
+    // Collected before the next member starts: some effects happen only in await_resume (a
+    // file_table open or accept adopts its descriptor there, for the next member to use).
+    std::get<I>(results).emplace(std::get<I>(members).await_resume());
+    co_await run_in_order<I + 1>(members, results, hard, broken || failed);
   }
 }
 
@@ -133,8 +140,11 @@ task<std::tuple<decltype(std::declval<A&>().await_resume())...>> run_chain(bool 
     (op_access::watch_token(members, &token), ...);
     linked = co_await linked_submit<n>(ops, hard);
   }
-  if (!linked) co_await run_in_order<0>(all, hard, false);
-  co_return std::tuple<decltype(std::declval<A&>().await_resume())...>{members.await_resume()...};
+  using results = std::tuple<decltype(std::declval<A&>().await_resume())...>;
+  if (linked) co_return results{members.await_resume()...};
+  std::tuple<std::optional<decltype(std::declval<A&>().await_resume())>...> collected;
+  co_await run_in_order<0>(all, collected, hard, false);
+  co_return std::apply([](auto&... r) { return results{std::move(*r)...}; }, collected);
 }
 
 }  // namespace detail

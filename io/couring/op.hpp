@@ -12,6 +12,7 @@
 #include <couring/request.hpp>
 #include <couring/scheduler.hpp>
 #include <couring/timer.hpp>
+#include <couring/unique_fd.hpp>
 #include <couring/work_item.hpp>
 
 #include <atomic>
@@ -106,6 +107,10 @@ struct op_base : work_item {
   const fixed_files* files = nullptr;
   const fixed_files* install_into = nullptr;
   std::int32_t install_slot = -1;
+  // Where a slot is not named to the kernel, the op runs on a duplicate of the slot's descriptor,
+  // closed when the op completes: removing the slot meanwhile then neither fails the op nor lets
+  // the descriptor's number be reused under it.
+  unique_fd slot_reference;
 
   // Backend-private state: only the backend currently holding the op reads or writes these.
   op_base* link_prev = nullptr;        // intrusive lists (pool queues, readiness waiters)
@@ -122,6 +127,7 @@ struct op_base : work_item {
   static void run_completion(work_item& w) noexcept {
     auto& op = static_cast<op_base&>(w);
     op.state = op_state::completed;
+    op.slot_reference.reset();
     if (op.deadline_timer.armed()) op.owner->disarm_timer(op.deadline_timer);
     op.owner->op_completed(op.req.index(), op.submitted_ns);
     if (op.on_shot) op.on_shot(op); else op.waiter.resume();

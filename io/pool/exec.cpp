@@ -171,7 +171,14 @@ int use_real_descriptor(op_base& op) noexcept {
             res = -EBADF;  // an empty slot, or one only the kernel holds (a direct accept/openat)
             return;
           }
-          r.fd = table.fds[slot];
+          // The op's own reference: file_table::remove() may close the slot's while it runs.
+          int own = ::fcntl(table.fds[slot], F_DUPFD_CLOEXEC, 0);
+          if (own < 0) {
+            res = -errno;
+            return;
+          }
+          op.slot_reference.reset(own);
+          r.fd = own;
         }
       },
       op.req);

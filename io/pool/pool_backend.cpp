@@ -55,6 +55,9 @@ pool_backend::~pool_backend() {
 void pool_backend::submit(op_base& op) noexcept {
   stats_.submitted[op.req.index()].add();
   op.backend_route = at_none;
+  // Nothing is installed straight into a file_table here: the new descriptor comes back as the
+  // result, for the table to adopt.
+  op.install_slot = -1;
   if (int r = use_real_descriptor(op); r < 0) {
     complete(op, r);
     return;

@@ -10,7 +10,9 @@
 #include <couring/errors.hpp>
 #include <couring/log.hpp>
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -46,7 +48,13 @@ std::array<int, request_kinds> opcodes_of_all(std::index_sequence<I...>) {
 // Registered-file flags on top of prep(): the op names a slot, or installs into one.
 void mark_registered_files(io_uring_sqe* sqe, const op_base& op) noexcept {
   if (op.files) sqe->flags |= IOSQE_FIXED_FILE;
-  if (op.install_slot >= 0) sqe->file_index = static_cast<__u32>(op.install_slot) + 1;  // "slot + 1": 0 means none
+  if (op.install_slot >= 0) {
+    sqe->file_index = static_cast<__u32>(op.install_slot) + 1;  // "slot + 1": 0 means none
+    // A direct descriptor never enters the fd table, and the kernel refuses (EINVAL) an install
+    // that asks for close-on-exec; the request carries it for when the op is not direct.
+    if (sqe->opcode == IORING_OP_OPENAT) sqe->open_flags &= ~static_cast<__u32>(O_CLOEXEC);
+    if (sqe->opcode == IORING_OP_ACCEPT) sqe->accept_flags &= ~static_cast<__u32>(SOCK_CLOEXEC);
+  }
 }
 
 std::uint64_t user_data_of(op_base& op, std::uintptr_t tag) noexcept {
@@ -196,6 +204,10 @@ bool uring_backend::submit_polled(op_base& op) noexcept {
 bool uring_backend::submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept {
   for (std::size_t i = 0; i < count; ++i) {
     if (!native_[ops[i]->req.index()] || ops[i]->deadline_ns != 0) return false;
+    // A file_table the ring does not hold (its registration was refused) needs submit()'s
+    // translation to plain descriptors: such members run one by one.
+    const op_base& op = *ops[i];
+    if ((op.files && !op.files->in_kernel) || (op.install_into && !op.install_into->in_kernel)) return false;
   }
   // A chain must reach the kernel in one submission: flush first if it would not fit.
   if (io_uring_sq_space_left(ring_.get()) < count) flush();
