@@ -176,6 +176,33 @@ TEST_CASE("stop() ends a recv_stream with operation_canceled and gives every buf
   }());
 }
 
+TEST_CASE("idle connections hold no pool buffer, so more idle streams than buffers never starve a busy one",
+          "[uring][recv_stream][buffer_pool]") {
+  fd_leak_check leaks;
+  run([&]() -> task<void> {
+    constexpr unsigned buffers = 2, idle = 6;
+    buffer_pool pool(buffers, tiny_size);
+    std::vector<loopback_connection> conns;
+    std::vector<std::unique_ptr<recv_stream>> streams;
+    for (unsigned i = 0; i < idle + 1; ++i) {
+      auto c = co_await loopback_tcp();
+      REQUIRE(c);
+      conns.push_back(std::move(*c));
+      streams.push_back(std::make_unique<recv_stream>(conns.back().far, pool));
+    }
+    for (int y = 0; y < 20; ++y) co_await yield();  // every stream is armed and waiting
+    CHECK(pool.available() == buffers);
+    std::string ping = "ping";
+    auto sent = co_await send_all(conns.back().near.fd(), const_buffer_of(ping));
+    REQUIRE(sent);
+    auto got = co_await when_any(streams.back()->next(), sleep_for(std::chrono::seconds(10)));
+    REQUIRE(got.index == 0);
+    auto& chunk = std::get<0>(got.value);
+    REQUIRE(chunk);
+    CHECK(std::string(reinterpret_cast<const char*>(chunk->data()), chunk->size()) == ping);
+  }());
+}
+
 TEST_CASE("a buffer_pool refuses counts that are not powers of two and zero sizes", "[uring][buffer_pool]") {
   run([&]() -> task<void> {
     CHECK_THROWS_AS(buffer_pool(3, 4096), std::invalid_argument);
