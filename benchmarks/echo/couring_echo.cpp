@@ -4,7 +4,7 @@
 // connection instead of one per message, and no buffer owned by an idle connection. On the
 // thread-pool backend the same code runs on the emulation (epoll readiness, one recv at a time).
 //
-//   couring_echo --port P [--backend io_uring|thread_pool] [--buffers N] [--buffer-size BYTES]
+//   couring_echo --port P [--backend io_uring|thread_pool] [--buffers N] [--buffer-size BYTES] [--shards N]
 //
 // Prints {"backend": ...} once it listens, then serves until killed (the runner's harness sends
 // SIGTERM), as a server under load would.
@@ -16,14 +16,17 @@
 #include <couring/accept_stream.hpp>
 #include <couring/buffer_pool.hpp>
 #include <couring/endpoint.hpp>
+#include <couring/on_shard.hpp>
 #include <couring/recv_stream.hpp>
 #include <couring/runtime.hpp>
 #include <couring/socket.hpp>
 #include <couring/spawn.hpp>
 #include <couring/task.hpp>
+#include <couring/when_all.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 namespace {
 
@@ -56,6 +59,18 @@ couring::task<void> serve(couring::tcp_listener listener, unsigned buffers, std:
   }
 }
 
+couring::task<void> serve_on(unsigned shard, couring::tcp_listener listener, unsigned buffers, std::size_t buffer_size) {
+  co_await couring::submit_to(shard, serve(std::move(listener), buffers, buffer_size));
+}
+
+couring::task<void> serve_everywhere(std::vector<couring::tcp_listener> listeners, unsigned buffers,
+                                     std::size_t buffer_size) {
+  std::vector<couring::task<void>> shards;
+  for (unsigned k = 0; k < listeners.size(); ++k)
+    shards.push_back(serve_on(k, std::move(listeners[k]), buffers, buffer_size));
+  co_await couring::when_all(std::move(shards));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,17 +82,25 @@ int main(int argc, char** argv) {
   auto buffer_size = static_cast<std::size_t>(a.number("buffer-size", 2048));
   bench::raise_nofile_limit(16384);
 
+  // One shard unless asked (the echo suite gives the server one CPU); the shards suite compares
+  // 1 and 2, each shard with its own SO_REUSEPORT listener, multishot accept and buffer pool.
+  auto shards = static_cast<unsigned>(a.number("shards", 1));
   couring::runtime_config config = bench::config_from(a);
-  config.shards = 1;  // the benchmark gives the server one CPU
+  config.shards = shards;
   couring::runtime rt(config);
   couring::listen_options listen;
   listen.backlog = 4096;  // 1000 connections arrive at once
-  auto listener = couring::tcp_listener::bind(couring::endpoint::loopback_v4(port), listen);
-  if (!listener) {
-    std::fprintf(stderr, "couring_echo: bind: %s\n", listener.error().message().c_str());
-    return 1;
+  listen.reuse_port = shards > 1;
+  std::vector<couring::tcp_listener> listeners;
+  for (unsigned k = 0; k < rt.shards(); ++k) {
+    auto listener = couring::tcp_listener::bind(couring::endpoint::loopback_v4(port), listen);
+    if (!listener) {
+      std::fprintf(stderr, "couring_echo: bind: %s\n", listener.error().message().c_str());
+      return 1;
+    }
+    listeners.push_back(std::move(*listener));
   }
-  bench::report().add("backend", couring::backend_name(rt.backend())).print();
+  bench::report().add("backend", couring::backend_name(rt.backend())).add("shards", std::uint64_t{rt.shards()}).print();
   std::fflush(stdout);
-  rt.run(serve(std::move(*listener), buffers, buffer_size));
+  rt.run(serve_everywhere(std::move(listeners), buffers, buffer_size));
 }

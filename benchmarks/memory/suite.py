@@ -34,9 +34,7 @@ def plan(ctx) -> Suite:
     couring_echo = ctx.exe("echo/couring_echo")
     servers = [
         ("couring io_uring", [couring_echo, "--backend", "io_uring"], "io_uring"),
-        # The emulated recv_stream holds a pool buffer while its recv waits (see docs/benchmarks.md):
-        # with fewer buffers than idle connections, later connections would never be served.
-        ("couring thread pool", [couring_echo, "--backend", "thread_pool", "--buffers", "16384"], "thread_pool"),
+        ("couring thread pool", [couring_echo, "--backend", "thread_pool"], "thread_pool"),
         ("epoll", [ctx.exe("epoll_echo")], None),
         ("thread per connection", [ctx.exe("thread_echo")], None),
     ]
@@ -68,7 +66,5 @@ def plan(ctx) -> Suite:
                "objects (/proc/slabinfo), kernel stacks and TCP buffer pages (/proc/net/sockstat) per connection, minus "
                "the client's end, i.e. minus 'kernel, bare socket end', which is measured first on loopback pairs of "
                "plain sockets (half of their cost). Both are system-wide figures: other processes add noise, hence "
-               "the spread.",
-               "couring thread pool runs with a 16,384-buffer pool here (1,024 elsewhere): its emulated recv_stream "
-               "holds a buffer per waiting connection."],
+               "the spread."],
     )
