@@ -7,7 +7,7 @@
 #include "common/backend_option.hpp"
 #include "common/countdown.hpp"
 #include "common/deadline.hpp"
-#include "common/io_file.hpp"
+#include "common/file_run.hpp"
 #include "common/offsets.hpp"
 #include "common/report.hpp"
 
@@ -69,24 +69,15 @@ couring::task<measured> benchmark(couring::runtime& rt, const bench::test_file& 
 
 int main(int argc, char** argv) {
   bench::args a(argc, argv);
-  auto qd = static_cast<unsigned>(a.number("qd", 32));
-  double seconds = a.number("seconds", 0.5);
-  double warmup = a.number("warmup", 0.1);
-  bool direct = a.flag("direct");
-  if (qd == 0) qd = 1;
-
-  bench::test_file f;
-  bench::open_test_file(f, a.text("path", "bench-file.dat"), direct);
+  bench::file_run run(a);
+  const unsigned qd = run.qd;
+  bench::test_file& f = run.file;
+  const double seconds = run.seconds, warmup = run.warmup;
 
   couring::runtime rt(bench::config_from(a));
   measured m = rt.run(benchmark(rt, f, qd, warmup, seconds));
 
-  bench::report()
-      .add("backend", couring::backend_name(rt.backend()))
-      .add("qd", std::uint64_t{qd})
-      .add("direct", std::uint64_t{direct})
-      .add("ops", m.ops)
-      .add("seconds", m.seconds)
+  run.result(couring::backend_name(rt.backend()), m.ops, m.seconds)
       .add("enters_per_op", static_cast<double>(m.enters) / static_cast<double>(m.ops))
       .print();
 }

@@ -5,7 +5,7 @@
 //   pread_file --path FILE --qd N --seconds S [--warmup S] [--direct]
 #include "../common/args.hpp"
 #include "../common/deadline.hpp"
-#include "../common/io_file.hpp"
+#include "../common/file_run.hpp"
 #include "../common/offsets.hpp"
 #include "../common/report.hpp"
 
@@ -57,25 +57,15 @@ measured run_phase(int fd, const bench::offset_sequence& offsets, std::uint64_t 
 
 int main(int argc, char** argv) {
   bench::args a(argc, argv);
-  auto qd = static_cast<unsigned>(a.number("qd", 32));
-  double seconds = a.number("seconds", 0.5);
-  double warmup = a.number("warmup", 0.1);
-  bool direct = a.flag("direct");
-  if (qd == 0) qd = 1;
-
-  bench::test_file f;
-  bench::open_test_file(f, a.text("path", "bench-file.dat"), direct);
+  bench::file_run run(a);
+  const unsigned qd = run.qd;
+  bench::test_file& f = run.file;
+  const double seconds = run.seconds, warmup = run.warmup;
   bench::offset_sequence offsets(f.size);
   bench::aligned_bytes buffers = bench::make_buffers(qd);
 
   (void)run_phase(f.fd, offsets, bench::warmup_base, buffers.get(), qd, warmup);
   measured m = run_phase(f.fd, offsets, 0, buffers.get(), qd, seconds);
 
-  bench::report()
-      .add("backend", "pread")
-      .add("qd", std::uint64_t{qd})
-      .add("direct", std::uint64_t{direct})
-      .add("ops", m.ops)
-      .add("seconds", m.seconds)
-      .print();
+  run.result("pread", m.ops, m.seconds).print();
 }

@@ -5,7 +5,7 @@
 //   uring_file --path FILE --qd N --seconds S [--warmup S] [--direct]
 #include "../common/args.hpp"
 #include "../common/deadline.hpp"
-#include "../common/io_file.hpp"
+#include "../common/file_run.hpp"
 #include "../common/offsets.hpp"
 #include "../common/report.hpp"
 #include "ring_setup.hpp"
@@ -65,14 +65,10 @@ measured run_phase(io_uring& ring, int fd, const bench::offset_sequence& offsets
 
 int main(int argc, char** argv) {
   bench::args a(argc, argv);
-  auto qd = static_cast<unsigned>(a.number("qd", 32));
-  double seconds = a.number("seconds", 0.5);
-  double warmup = a.number("warmup", 0.1);
-  bool direct = a.flag("direct");
-  if (qd == 0) qd = 1;
-
-  bench::test_file f;
-  bench::open_test_file(f, a.text("path", "bench-file.dat"), direct);
+  bench::file_run run(a);
+  const unsigned qd = run.qd;
+  bench::test_file& f = run.file;
+  const double seconds = run.seconds, warmup = run.warmup;
   bench::offset_sequence offsets(f.size);
   bench::aligned_bytes buffers = bench::make_buffers(qd);
 
@@ -82,11 +78,5 @@ int main(int argc, char** argv) {
   measured m = run_phase(ring, f.fd, offsets, 0, buffers.get(), qd, seconds);
   io_uring_queue_exit(&ring);
 
-  bench::report()
-      .add("backend", "raw liburing")
-      .add("qd", std::uint64_t{qd})
-      .add("direct", std::uint64_t{direct})
-      .add("ops", m.ops)
-      .add("seconds", m.seconds)
-      .print();
+  run.result("raw liburing", m.ops, m.seconds).print();
 }
