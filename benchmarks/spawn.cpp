@@ -11,7 +11,7 @@
 #include "common/deadline.hpp"
 #include "common/report.hpp"
 
-#include <couring/frame_allocator.hpp>
+#include <couring/detail/frame_allocator.hpp>
 #include <couring/runtime.hpp>
 #include <couring/spawn.hpp>
 #include <couring/task.hpp>

@@ -1,14 +1,20 @@
+#include "io/backend/backend.hpp"
+
 #include <couring/accept_stream.hpp>
 #include <couring/spawn.hpp>
 
 namespace couring {
 namespace {
 
-class accept_core final : public detail::stream_core<tcp_stream> {
+class accept_core final : public detail::stream_core<tcp_stream>, private op_observer {
  public:
   accept_core(int fd, std::size_t max_queued)
-      : fd_(fd), max_queued_(max_queued ? max_queued : 1), op_(this, accept_multishot_req{fd, SOCK_CLOEXEC}) {
-    multishot_ = owner().io().native(request(accept_multishot_req{}).index());
+      : fd_(fd),
+        max_queued_(max_queued ? max_queued : 1),
+        io_(*backend::current()),
+        op_(accept_multishot_req{fd, SOCK_CLOEXEC}) {
+    op_.observer = this;
+    multishot_ = io_.native(kind_index<accept_multishot_req>);
     if (multishot_) {
       arm();
     } else {
@@ -20,25 +26,19 @@ class accept_core final : public detail::stream_core<tcp_stream> {
   bool multishot() const noexcept { return multishot_; }
 
  private:
-  struct shot_op : op_base {
-    shot_op(accept_core* c, const request& r) noexcept : op_base(r), core(c) { on_shot = &accept_core::on_shot; }
-    accept_core* core;
-  };
-
   void arm() noexcept {
     add_ref();  // the armed op's: the kernel may complete it after the stream object is gone
     armed_ = true;
     submit_on_current(op_);
   }
 
-  static void on_shot(op_base& o) noexcept {
-    accept_core& c = *static_cast<shot_op&>(o).core;
+  void on_result(op_base& o) noexcept override {
     const bool last = o.state == op_state::completed;
-    c.handle_result(o.res);
+    handle_result(o.res);
     if (!last) return;
-    c.armed_ = false;
-    if (!c.stopped() && !c.paused_ && !c.owner().stopping()) c.arm();  // the kernel ended it: go on
-    c.release();
+    armed_ = false;
+    if (!stopped() && !paused_ && !owner().stopping()) arm();  // the kernel ended it: go on
+    release();
   }
 
   void handle_result(int res) noexcept {
@@ -49,7 +49,7 @@ class accept_core final : public detail::stream_core<tcp_stream> {
       if (queued() >= max_queued_ && armed_ && !paused_) {
         // The consumer is behind: stop taking connections off the backlog until it catches up.
         paused_ = true;
-        owner().io().cancel(op_);
+        io_.cancel(op_);
       }
     } else if (res != -ECANCELED) {
       push(error_from_res(res));  // reported in order; accepting goes on once it was taken
@@ -110,7 +110,7 @@ class accept_core final : public detail::stream_core<tcp_stream> {
 
   void on_stop() noexcept override {
     if (multishot_) {
-      if (armed_) owner().io().cancel(op_);
+      if (armed_) io_.cancel(op_);
     } else {
       loop_stop_.request_stop();
       if (loop_waiting_) {
@@ -122,8 +122,9 @@ class accept_core final : public detail::stream_core<tcp_stream> {
 
   int fd_;
   std::size_t max_queued_;
+  backend& io_;  // this shard's
   bool multishot_ = false;
-  shot_op op_;
+  multishot_op op_;
   bool armed_ = false;
   bool paused_ = false;
   stop_source loop_stop_;

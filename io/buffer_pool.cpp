@@ -1,6 +1,8 @@
+#include "io/backend/backend.hpp"
+#include "sched/base/log.hpp"
+
 #include <couring/assert.hpp>
 #include <couring/buffer_pool.hpp>
-#include <couring/log.hpp>
 
 #include <fmt/core.h>
 
@@ -34,7 +36,7 @@ buffer_pool::buffer_pool(unsigned count, std::size_t size)
   if (size == 0 || size > (1u << 31)) throw std::invalid_argument("buffer_pool: the size must be from 1 byte to 2 GiB");
   COURING_ASSERT(owner_ != nullptr, "a buffer_pool was created outside a couring runtime thread");
   memory_ = std::make_unique<std::byte[]>(std::size_t{count} * size);
-  auto ring = owner_->io().register_provided_buffers(count);
+  auto ring = backend::current()->register_provided_buffers(count);
   if (ring) {
     ring_ = std::move(*ring);
     for (unsigned id = 0; id < count; ++id)
@@ -49,6 +51,8 @@ buffer_pool::buffer_pool(unsigned count, std::size_t size)
 buffer_pool::~buffer_pool() {
   COURING_ASSERT(available_ == count_, "a buffer_pool was destroyed while buffers were still held");
 }
+
+std::uint16_t buffer_pool::group() const noexcept { return ring_ ? ring_->group() : 0; }
 
 std::optional<std::uint16_t> buffer_pool::take() noexcept {
   if (free_.empty()) return std::nullopt;

@@ -1,5 +1,7 @@
+#include "io/backend/backend.hpp"
+#include "sched/base/log.hpp"
+
 #include <couring/file_table.hpp>
-#include <couring/log.hpp>
 
 #include <fmt/core.h>
 
@@ -26,9 +28,9 @@ std::once_flag buffers_refused;
 file_table::file_table(unsigned slots) {
   files_.fds.assign(slots, -1);
   used_.assign(slots, false);
-  scheduler* s = scheduler::current();
-  if (!s || slots == 0) return;
-  auto registered = s->io().register_files(slots);
+  backend* io = backend::current();
+  if (!io || slots == 0) return;
+  auto registered = io->register_files(slots);
   if (registered) {
     kernel_ = std::move(*registered);
     files_.in_kernel = true;
@@ -79,37 +81,40 @@ result<void> file_table::remove(fixed_fd f) {
   return {};
 }
 
-template <class A>
-A& file_table::on_slot(A& a) noexcept {
-  detail::op_access::op(a).files = &files_;
-  return a;
+detail::slot_awaitable file_table::read_at(fixed_fd f, mutable_buffer buf, std::int64_t offset) noexcept {
+  if (offset < 0) return detail::slot_awaitable::settled(-EINVAL);
+  if (buf.empty()) return detail::slot_awaitable::settled(0);
+  return {files_, read_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), offset}};
 }
 
-size_awaitable file_table::read_at(fixed_fd f, mutable_buffer buf, std::int64_t offset) noexcept {
-  if (offset < 0) return size_awaitable::settled(-EINVAL);
-  if (buf.empty()) return size_awaitable::settled(0);
-  size_awaitable a(read_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), offset});
-  return std::move(on_slot(a));
+detail::slot_awaitable file_table::write_at(fixed_fd f, const_buffer buf, std::int64_t offset) noexcept {
+  if (offset < 0) return detail::slot_awaitable::settled(-EINVAL);
+  if (buf.empty()) return detail::slot_awaitable::settled(0);
+  return {files_, write_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), offset}};
 }
 
-size_awaitable file_table::write_at(fixed_fd f, const_buffer buf, std::int64_t offset) noexcept {
-  if (offset < 0) return size_awaitable::settled(-EINVAL);
-  if (buf.empty()) return size_awaitable::settled(0);
-  size_awaitable a(write_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), offset});
-  return std::move(on_slot(a));
+detail::slot_awaitable file_table::recv(fixed_fd f, mutable_buffer buf, int flags) noexcept {
+  if (buf.empty()) return detail::slot_awaitable::settled(0);
+  return {files_, recv_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), flags}};
 }
 
-size_awaitable file_table::recv(fixed_fd f, mutable_buffer buf, int flags) noexcept {
-  if (buf.empty()) return size_awaitable::settled(0);
-  size_awaitable a(recv_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()), flags});
-  return std::move(on_slot(a));
+detail::slot_awaitable file_table::send(fixed_fd f, const_buffer buf, int flags) noexcept {
+  if (buf.empty()) return detail::slot_awaitable::settled(0);
+  return {files_, send_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()),
+                           flags | detail::send_flags_always}};
 }
 
-size_awaitable file_table::send(fixed_fd f, const_buffer buf, int flags) noexcept {
-  if (buf.empty()) return size_awaitable::settled(0);
-  size_awaitable a(send_req{static_cast<int>(f.slot), buf.data(), detail::clamp_transfer(buf.size()),
-                            flags | detail::send_flags_always});
-  return std::move(on_slot(a));
+detail::slot_awaitable file_table::splice(fixed_fd in, std::int64_t off_in, fixed_fd out, std::int64_t off_out,
+                                          std::size_t len, unsigned flags) noexcept {
+  if (off_in < current_position || off_out < current_position) return detail::slot_awaitable::settled(-EINVAL);
+  if (len == 0) return detail::slot_awaitable::settled(0);
+  return {files_, splice_req{static_cast<int>(in.slot), off_in, static_cast<int>(out.slot), off_out,
+                             detail::clamp_transfer(len), flags}};
+}
+
+detail::slot_awaitable file_table::tee(fixed_fd in, fixed_fd out, std::size_t len, unsigned flags) noexcept {
+  if (len == 0) return detail::slot_awaitable::settled(0);
+  return {files_, tee_req{static_cast<int>(in.slot), static_cast<int>(out.slot), detail::clamp_transfer(len), flags}};
 }
 
 detail::install_awaitable file_table::accept(int listener_fd) noexcept {
@@ -130,12 +135,15 @@ install_awaitable::install_awaitable(file_table& table, const request& r) noexce
     op_.complete_inline(-EMFILE);  // no free slot
     return;
   }
-  op_.install_into = &table.files_;
-  op_.install_slot = slot_;
+  binding_.install_into = &table.files_;
+  binding_.install_slot = slot_;
+  op_.slots = &binding_;
 }
 
 install_awaitable::install_awaitable(install_awaitable&& o) noexcept
-    : op_awaitable(std::move(o)), table_(o.table_), slot_(std::exchange(o.slot_, -1)) {}
+    : op_awaitable(std::move(o)), table_(o.table_), slot_(std::exchange(o.slot_, -1)), binding_(std::move(o.binding_)) {
+  if (op_.slots) op_.slots = &binding_;
+}
 
 install_awaitable::~install_awaitable() {
   if (slot_ >= 0) table_->unreserve(slot_);  // never awaited, or it failed
@@ -147,7 +155,7 @@ result<fixed_fd> install_awaitable::await_resume() noexcept {
   int slot = std::exchange(slot_, -1);
   // A direct install (the backend kept install_slot) leaves no descriptor in the process; an
   // ordinary accept/open returned one, which the table now owns.
-  if (op_.install_slot < 0) table_->adopt(slot, r);
+  if (binding_.install_slot < 0) table_->adopt(slot, r);
   return fixed_fd{static_cast<unsigned>(slot)};
 }
 
@@ -156,12 +164,12 @@ result<fixed_fd> install_awaitable::await_resume() noexcept {
 // ---- fixed_buffers -------------------------------------------------------------------------------
 
 fixed_buffers::fixed_buffers(std::vector<mutable_buffer> buffers) : buffers_(std::move(buffers)) {
-  scheduler* s = scheduler::current();
-  if (!s || buffers_.empty() || buffers_.size() > 16384) return;
+  backend* io = backend::current();
+  if (!io || buffers_.empty() || buffers_.size() > 16384) return;
   std::vector<iovec> iov;
   iov.reserve(buffers_.size());
   for (auto b : buffers_) iov.push_back({b.data(), b.size()});
-  auto registered = s->io().register_buffers(iov.data(), static_cast<unsigned>(iov.size()));
+  auto registered = io->register_buffers(iov.data(), static_cast<unsigned>(iov.size()));
   if (registered) kernel_ = std::move(*registered);
   else if (registered.error() != std::errc::operation_not_supported) report_once(buffers_refused, "registered buffers", registered.error());
 }

@@ -1,3 +1,5 @@
+#include "io/backend/backend.hpp"
+
 #include <couring/errors.hpp>
 #include <couring/ops.hpp>
 #include <couring/recv_stream.hpp>
@@ -8,10 +10,12 @@
 namespace couring {
 namespace {
 
-class recv_core final : public detail::stream_core<pooled_buffer> {
+class recv_core final : public detail::stream_core<pooled_buffer>, private op_observer {
  public:
-  recv_core(int fd, buffer_pool& pool) : fd_(fd), pool_(pool), op_(this, recv_multishot_req{fd, pool.group(), 0}) {
-    multishot_ = pool.kernel_selects() && owner().io().native(request(recv_multishot_req{}).index());
+  recv_core(int fd, buffer_pool& pool)
+      : fd_(fd), pool_(pool), io_(*backend::current()), op_(recv_multishot_req{fd, pool.group(), 0}) {
+    op_.observer = this;
+    multishot_ = pool.kernel_selects() && io_.native(kind_index<recv_multishot_req>);
     if (multishot_) {
       arm();
     } else {
@@ -24,25 +28,19 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
 
  private:
   // ---- one multishot recv, the kernel choosing buffers -----------------------------------------
-  struct shot_op : op_base {
-    shot_op(recv_core* c, const request& r) noexcept : op_base(r), core(c) { on_shot = &recv_core::on_shot; }
-    recv_core* core;
-  };
-
   void arm() noexcept {
     add_ref();  // the armed op's: the kernel may complete it after the stream object is gone
     armed_ = true;
     submit_on_current(op_);
   }
 
-  static void on_shot(op_base& o) noexcept {
-    recv_core& c = *static_cast<shot_op&>(o).core;
+  void on_result(op_base& o) noexcept override {
     const bool last = o.state == op_state::completed;
-    c.handle_result(o.res, o.cqe_flags);
+    handle_result(o.res, op_.cqe_flags);
     if (!last) return;
-    c.armed_ = false;
-    if (!c.stopped() && !c.ended() && !c.paused_ && !c.owner().stopping()) c.arm();  // the kernel ended it: go on
-    c.release();
+    armed_ = false;
+    if (!stopped() && !ended() && !paused_ && !owner().stopping()) arm();  // the kernel ended it: go on
+    release();
   }
 
   void handle_result(int res, std::uint32_t flags) noexcept {
@@ -137,7 +135,7 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
   void on_stop() noexcept override {
     if (multishot_) {
       pool_.forget_notification(buffers_back_);
-      if (armed_) owner().io().cancel(op_);
+      if (armed_) io_.cancel(op_);
     } else {
       loop_stop_.request_stop();
       on_buffers_back();  // a loop waiting for a buffer sees the stop
@@ -146,8 +144,9 @@ class recv_core final : public detail::stream_core<pooled_buffer> {
 
   int fd_;
   buffer_pool& pool_;
+  backend& io_;  // this shard's
   bool multishot_ = false;
-  shot_op op_;
+  multishot_op op_;
   bool armed_ = false;
   bool paused_ = false;
   buffers_back buffers_back_{this};

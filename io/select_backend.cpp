@@ -1,9 +1,10 @@
 #include "select_backend.hpp"
 
-#include "pool/pool_backend.hpp"
+#include "io/backend/request_table.hpp"
+#include "io/pool/pool_backend.hpp"
+#include "sched/base/log.hpp"
 
 #include <couring/errors.hpp>
-#include <couring/log.hpp>
 
 #include <fmt/core.h>
 
@@ -11,13 +12,10 @@
 #include <fstream>
 #include <mutex>
 #include <set>
-#include <stdexcept>
-#include <variant>
 #include <system_error>
 
 #if COURING_HAVE_IO_URING
-#include "uring/prep.hpp"
-#include "uring/uring_backend.hpp"
+#include "io/uring/uring_backend.hpp"
 #endif
 
 namespace couring {
@@ -61,47 +59,34 @@ void log_choice_once(const std::string& line) {
 }
 
 #if COURING_HAVE_IO_URING
-// A default-constructed request of kind `k`, to ask what opcode that kind uses.
-template <std::size_t... I>
-request kind_request_impl(std::size_t k, std::index_sequence<I...>) {
-  request r;
-  ((k == I ? (r = request(std::in_place_index<I>), 0) : 0), ...);
-  return r;
-}
-request kind_request(std::size_t k) { return kind_request_impl(k, std::make_index_sequence<request_kinds>{}); }
-
-uring::uring_options uring_options_from(const runtime_config& config, unsigned sq_entries) {
+uring::uring_options uring_options_from(const backend_options& options, unsigned sq_entries) {
   uring::uring_options o;
   o.ring.sq_entries = sq_entries;
-  o.ring.cq_entries = config.cq_entries;
-  o.msg_ring_wakeups = config.uring_msg_ring_wakeups;
-  o.ring.sqpoll = config.uring_sqpoll;
-  o.ring.sqpoll_idle_ms = config.uring_sqpoll_idle_ms;
-  o.ring.sqpoll_cpu = config.uring_sqpoll_cpu;
-  o.iopoll = config.uring_iopoll;
-  // (The names were checked by check_request_names.)
-  for (const std::string& name : config.uring_allowed_requests) {
+  o.ring.cq_entries = options.cq_entries;
+  o.msg_ring_wakeups = options.msg_ring_wakeups;
+  o.ring.sqpoll = options.sqpoll;
+  o.ring.sqpoll_idle_ms = options.sqpoll_idle_ms;
+  o.ring.sqpoll_cpu = options.sqpoll_cpu;
+  o.iopoll = options.iopoll;
+  if (options.restricted) {
     for (std::size_t k = 0; k < request_kinds; ++k) {
-      if (name != "couring" && name != request_name(k)) continue;
-      int op = uring::opcode_of(kind_request(k));
-      if (op != uring::no_opcode) o.ring.allowed_opcodes.push_back(op);
+      const kernel_op op = kind_table[k].facts.uring;
+      if (options.allowed.test(k) && op.expressible()) o.ring.allowed_opcodes.push_back(op.opcode);
     }
+    // A restriction that allows no opcode of ours still restricts (the backend's own remain).
+    o.ring.restricted = true;
   }
-  for (const std::string& name : config.uring_hidden_requests) {
-    for (std::size_t k = 0; k < request_kinds; ++k) {
-      if (name == "all" || name == request_name(k)) o.hidden.set(k);
-    }
-  }
+  o.hidden = options.hidden;
   return o;
 }
 
-std::unique_ptr<uring::uring_backend> try_uring(scheduler& owner, pool::worker_pool& workers,
-                                                const runtime_config& config) {
+std::unique_ptr<uring::uring_backend> try_uring(scheduler& owner, emulation::worker_pool& workers,
+                                                const backend_options& options) {
   // A ring too big for RLIMIT_MEMLOCK (charged before 5.12, and again on recent kernels without
   // CAP_IPC_LOCK) may fit when smaller.
-  for (unsigned entries = config.sq_entries;; entries /= 4) {
+  for (unsigned entries = options.sq_entries;; entries /= 4) {
     try {
-      return std::make_unique<uring::uring_backend>(owner, workers, uring_options_from(config, entries));
+      return std::make_unique<uring::uring_backend>(owner, workers, uring_options_from(options, entries));
     } catch (const std::system_error& e) {
       if (e.code() != std::errc::not_enough_memory || entries <= 16) throw;
     }
@@ -119,21 +104,7 @@ std::string emulated_kinds(const uring::uring_backend& b) {
 }
 #endif
 
-// Request-kind names in the configuration are checked whichever backend is chosen: a typo must
-// not lie in wait for the day io_uring becomes available.
-void check_request_names(const runtime_config& config) {
-  auto check = [](const std::vector<std::string>& names, const char* purpose, const char* wildcard) {
-    for (const std::string& name : names) {
-      bool known = name == wildcard;
-      for (std::size_t k = 0; k < request_kinds && !known; ++k) known = name == request_name(k);
-      if (!known) throw std::invalid_argument(fmt::format("unknown request kind to {}: \"{}\"", purpose, name));
-    }
-  };
-  check(config.uring_allowed_requests, "allow", "couring");
-  check(config.uring_hidden_requests, "emulate", "all");
-}
-
-backend_selection thread_pool_selection(scheduler& owner, pool::worker_pool& workers, std::string reason) {
+backend_selection thread_pool_selection(scheduler& owner, emulation::worker_pool& workers, std::string reason) {
   return {std::make_unique<pool::pool_backend>(owner, workers), std::move(reason)};
 }
 
@@ -141,30 +112,29 @@ backend_selection thread_pool_selection(scheduler& owner, pool::worker_pool& wor
 
 bool io_uring_compiled_in() noexcept { return COURING_HAVE_IO_URING != 0; }
 
-backend_selection select_backend(scheduler& owner, pool::worker_pool& workers, const runtime_config& config) {
-  check_request_names(config);
-  if (config.backend == backend_choice::thread_pool) {
+backend_selection select_backend(scheduler& owner, emulation::worker_pool& workers, const backend_options& options) {
+  if (options.choice == backend_choice::thread_pool) {
     auto s = thread_pool_selection(owner, workers, "thread pool requested");
     log_choice_once("using the thread-pool backend (requested)");
     return s;
   }
 #if COURING_HAVE_IO_URING
   try {
-    auto b = try_uring(owner, workers, config);
+    auto b = try_uring(owner, workers, options);
     std::string reason = fmt::format("io_uring available (ring: {}; emulated request kinds: {})", b->describe(),
                                      emulated_kinds(*b));
     log_choice_once(fmt::format("using the io_uring backend (ring: {}; emulated: {})", b->describe(), emulated_kinds(*b)));
     return {std::move(b), std::move(reason)};
   } catch (const std::system_error& e) {
     std::string why = describe_failure(e);
-    if (config.backend == backend_choice::io_uring)
+    if (options.choice == backend_choice::io_uring)
       throw std::system_error(make_error_code(error::backend_unavailable), "io_uring was requested but " + why);
     auto s = thread_pool_selection(owner, workers, "io_uring unavailable (" + why + ")");
     log_choice_once(fmt::format("io_uring unavailable ({}); using the thread-pool backend", why));
     return s;
   }
 #else
-  if (config.backend == backend_choice::io_uring)
+  if (options.choice == backend_choice::io_uring)
     throw std::system_error(make_error_code(error::backend_unavailable),
                             "io_uring was requested but couring was built without liburing");
   auto s = thread_pool_selection(owner, workers, "built without liburing");

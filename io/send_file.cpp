@@ -1,4 +1,5 @@
-#include <couring/backend.hpp>
+#include "io/backend/backend.hpp"
+
 #include <couring/errors.hpp>
 #include <couring/splice.hpp>
 #include <couring/transfer.hpp>
@@ -17,8 +18,8 @@ constexpr std::size_t chunk = 256 * 1024;  // per splice round: big enough to am
 constexpr std::size_t default_pipe_size = 64 * 1024;
 
 bool splice_is_native() noexcept {
-  scheduler* s = scheduler::current();
-  return s && s->io().native(request(splice_req{}).index());
+  backend* io = backend::current();
+  return io && io->native(kind_index<splice_req>);
 }
 
 task<result<std::size_t>> send_file_spliced(int out_fd, int in_fd, std::int64_t offset, std::size_t len) {

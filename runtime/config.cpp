@@ -1,5 +1,6 @@
 #include <couring/config.hpp>
-#include <couring/request.hpp>
+
+#include "io/backend/request_kinds.hpp"
 
 #include <cstdlib>
 #include <stdexcept>
@@ -21,14 +22,6 @@ std::vector<std::string> split_commas(std::string_view s) {
   return parts;
 }
 
-bool is_request_name(std::string_view name) noexcept {
-  if (name == "all") return true;
-  for (std::size_t k = 0; k < request_kinds; ++k) {
-    if (name == request_name(k)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 runtime_config apply_environment(runtime_config config) {
@@ -40,14 +33,15 @@ runtime_config apply_environment(runtime_config config) {
     else throw std::invalid_argument("COURING_BACKEND=" + std::string(b) + ": expected auto, io_uring or thread_pool");
   }
   if (const char* v = std::getenv("COURING_URING_HIDE"); v && *v) {
-    for (auto& name : split_commas(v)) {
-      // Checked here, not only when an io_uring backend is built: a typo must not pass unnoticed
-      // on a run that happens to use the thread pool.
-      if (!is_request_name(name))
-        throw std::invalid_argument(std::string("COURING_URING_HIDE=") + v + ": unknown request kind \"" + name +
-                                    "\" (expected names such as read, openat, recv, or all)");
-      config.uring_hidden_requests.push_back(name);
+    std::vector<std::string> names = split_commas(v);
+    // Checked here, whichever backend runs: a typo must not pass unnoticed on a run that happens
+    // to use the thread pool.
+    try {
+      (void)request_kinds_named(names, "all", "hide");
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("COURING_URING_HIDE=") + v + ": " + e.what());
     }
+    config.uring_hidden_requests.insert(config.uring_hidden_requests.end(), names.begin(), names.end());
   }
   if (const char* v = std::getenv("COURING_POOL_THREADS"); v && *v) {
     char* end = nullptr;

@@ -1,6 +1,8 @@
 #include <couring/runtime.hpp>
 
-#include "io/pool/worker_pool.hpp"
+#include "io/backend/request_kinds.hpp"
+#include "io/emulation/worker_pool.hpp"
+#include "io/select_backend.hpp"
 #include "shard.hpp"
 
 #include <couring/assert.hpp>
@@ -48,6 +50,25 @@ void pin_to(int cpu) noexcept {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+// What io/ needs of the configuration to choose and set up each shard's backend. The request-kind
+// names are checked here, whichever backend is chosen: a typo must not lie in wait for the day
+// io_uring becomes available.
+backend_options backend_options_from(const runtime_config& c) {
+  backend_options o;
+  o.choice = c.backend;
+  o.sq_entries = c.sq_entries;
+  o.cq_entries = c.cq_entries;
+  o.sqpoll = c.uring_sqpoll;
+  o.sqpoll_idle_ms = c.uring_sqpoll_idle_ms;
+  o.sqpoll_cpu = c.uring_sqpoll_cpu;
+  o.iopoll = c.uring_iopoll;
+  o.msg_ring_wakeups = c.uring_msg_ring_wakeups;
+  o.hidden = request_kinds_named(c.uring_hidden_requests, "all", "hide");
+  o.restricted = !c.uring_allowed_requests.empty();
+  o.allowed = request_kinds_named(c.uring_allowed_requests, "couring", "allow");
+  return o;
+}
+
 // An exception that ended another shard's loop, on its way to shard 0.
 struct fatal_notice : work_item {
   explicit fatal_notice(std::exception_ptr e) noexcept : work_item(&fatal_notice::run), error(std::move(e)) {}
@@ -60,7 +81,7 @@ struct fatal_notice : work_item {
 };
 
 // The upper bound of the histogram bucket holding quantile q, as text ("8 us", "2 ms").
-std::string latency_bound(const std::array<std::uint64_t, scheduler::latency_buckets>& h, double q) {
+std::string latency_bound(const std::array<std::uint64_t, latency_buckets>& h, double q) {
   std::uint64_t total = 0;
   for (auto n : h) total += n;
   if (total == 0) return "-";
@@ -102,7 +123,7 @@ struct runtime::remote_shard {
   void main(unsigned index, runtime& rt, std::latch& started, int cpu) noexcept {
     try {
       if (cpu >= 0) pin_to(cpu);
-      shard s(index, rt.config_, *rt.workers_, &rt.directory_, rt);
+      shard s(index, rt.config_, *rt.backend_options_, *rt.workers_, &rt.directory_, rt);
       instance = &s;
       started.count_down();
       loop(rt);
@@ -148,17 +169,19 @@ runtime::stop_notice::stop_notice(runtime* r) noexcept
       }),
       self(r) {}
 
-runtime::runtime(runtime_config config) : config_(apply_environment(std::move(config))) {
+runtime::runtime(runtime_config config)
+    : config_(apply_environment(std::move(config))),
+      backend_options_(std::make_unique<backend_options>(backend_options_from(config_))) {
   if (config_.ignore_sigpipe) ignore_sigpipe_if_default();
   std::vector<int> cpus = usable_cpu_list();
   unsigned count = config_.shards ? config_.shards : static_cast<unsigned>(cpus.size());
-  workers_ = std::make_unique<pool::worker_pool>(
+  workers_ = std::make_unique<emulation::worker_pool>(
       config_.pool_threads ? config_.pool_threads : default_pool_threads(static_cast<unsigned>(cpus.size())),
       config_.pool_queue_capacity);
   directory_.assign(count, nullptr);
 
   if (config_.pin_shards) pin_to(cpus[0]);
-  local_ = std::make_unique<shard>(0, config_, *workers_, &directory_, *this);
+  local_ = std::make_unique<shard>(0, config_, *backend_options_, *workers_, &directory_, *this);
   directory_[0] = &local_->sched();
 
   // The other shards' threads take no process signals: those belong to shard 0's thread (where
@@ -257,6 +280,9 @@ void runtime::shutdown() noexcept {
 }
 
 backend_kind runtime::backend() const noexcept { return local_->io().kind(); }
+bool runtime::native(std::size_t request_index) const noexcept {
+  return request_index < request_kinds && local_->io().native(request_index);
+}
 const std::string& runtime::backend_reason() const noexcept { return local_->reason(); }
 
 backend_stats runtime::stats(unsigned index) const {
@@ -285,7 +311,7 @@ std::string runtime::format_stats() const {
     loop_info l = loop(i);
     out += fmt::format("shard {}: in flight {}, loop iterations {}, wakeups {}, kernel entries {}, cq overflows {}, "
                        "parked for pool room {}\n",
-                       i, l.ops_in_flight, l.iterations, l.wakeups, s.enters, s.cq_overflows, s.pool_parked);
+                       i, s.in_flight, l.iterations, l.wakeups, s.enters, s.cq_overflows, s.pool_parked);
     if (s.polled || s.polled_refused)
       out += fmt::format("  device-polled ops {}, refused by the device or file {}\n", s.polled, s.polled_refused);
     for (std::size_t k = 0; k < request_kinds; ++k) {

@@ -9,13 +9,14 @@ thread_local runtime* this_thread_runtime = nullptr;
 
 runtime* current_runtime() noexcept { return this_thread_runtime; }
 
-shard::shard(unsigned index, const runtime_config& config, pool::worker_pool& workers,
-             const std::vector<scheduler*>* directory, runtime& owner)
+shard::shard(unsigned index, const runtime_config& config, const backend_options& options,
+             emulation::worker_pool& workers, const std::vector<scheduler*>* directory, runtime& owner)
     : scope_(scheduler_), previous_runtime_(this_thread_runtime) {
-  backend_selection s = select_backend(scheduler_, workers, config);
+  backend_selection s = select_backend(scheduler_, workers, options);
   backend_ = std::move(s.chosen);
   reason_ = std::move(s.reason);
   scheduler_.attach(*backend_);
+  backend_scope_.emplace(*backend_);
   scheduler_.set_shard(index, directory);
   if (config.on_unhandled_exception) scheduler_.set_unhandled_exception_handler(config.on_unhandled_exception);
   this_thread_runtime = &owner;
@@ -24,16 +25,8 @@ shard::shard(unsigned index, const runtime_config& config, pool::worker_pool& wo
 shard::~shard() {
   // The backend goes first (members die in reverse order): no other thread may still be waking it.
   scheduler_.wait_for_posters();
+  backend_scope_.reset();
   this_thread_runtime = previous_runtime_;
-}
-
-backend_stats shard::stats() const noexcept {
-  backend_stats s = backend_->stats();
-  for (std::size_t k = 0; k < request_kinds; ++k) {
-    s.completed[k] = scheduler_.ops_completed(k);
-    for (std::size_t b = 0; b < scheduler::latency_buckets; ++b) s.latency[k][b] = scheduler_.ops_latency(k, b);
-  }
-  return s;
 }
 
 void shard::stop_and_drain() noexcept {

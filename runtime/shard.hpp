@@ -1,26 +1,29 @@
 // shard: one thread's scheduler and backend. Constructed on the thread that will own it (a ring
-// has a single issuer), and makes its scheduler that thread's current one.
+// has a single issuer), and makes its scheduler and backend that thread's current ones.
 #pragma once
 
-#include <couring/backend.hpp>
+#include "io/backend/backend.hpp"
+
 #include <couring/config.hpp>
 #include <couring/scheduler.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace couring {
 
 class runtime;
+struct backend_options;
 
-namespace pool {
+namespace emulation {
 class worker_pool;
 }
 
 class shard {
  public:
-  shard(unsigned index, const runtime_config& config, pool::worker_pool& workers,
+  shard(unsigned index, const runtime_config& config, const backend_options& options, emulation::worker_pool& workers,
         const std::vector<scheduler*>* directory, runtime& owner);
   ~shard();
   shard(const shard&) = delete;
@@ -31,7 +34,7 @@ class shard {
   const backend& io() const noexcept { return *backend_; }
   const std::string& reason() const noexcept { return reason_; }
   // Any thread: what this shard counted so far.
-  backend_stats stats() const noexcept;
+  backend_stats stats() const noexcept { return backend_->stats(); }
 
   // The shutdown phases, run by the owner thread (see runtime.cpp).
   void stop_and_drain() noexcept;  // A: no new ops; cancel and await every op in flight
@@ -43,6 +46,7 @@ class shard {
   std::unique_ptr<backend> backend_;
   std::string reason_;
   scheduler_scope scope_;
+  std::optional<backend_scope> backend_scope_;
   runtime* previous_runtime_;
 };
 

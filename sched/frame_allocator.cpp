@@ -1,4 +1,4 @@
-#include <couring/frame_allocator.hpp>
+#include <couring/detail/frame_allocator.hpp>
 
 #include <array>
 #include <new>

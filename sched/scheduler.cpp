@@ -1,7 +1,9 @@
 #include <couring/assert.hpp>
-#include <couring/backend.hpp>
-#include <couring/log.hpp>
 #include <couring/scheduler.hpp>
+
+#include "event_source.hpp"
+#include "remote_queue.hpp"
+#include "sched/base/log.hpp"
 
 #include <fmt/core.h>
 
@@ -34,11 +36,11 @@ void default_unhandled(std::exception_ptr e) {
 
 scheduler::scheduler() noexcept = default;
 
-scheduler::~scheduler() {
-  COURING_ASSERT(in_flight_.get() == 0, "a scheduler was destroyed with ops in flight");
-}
+scheduler::~scheduler() = default;
 
 scheduler* scheduler::current() noexcept { return current_scheduler; }
+
+std::size_t scheduler::ops_in_flight() const noexcept { return events_ ? events_->pending() : 0; }
 
 scheduler_scope::scheduler_scope(scheduler& s) noexcept : previous_(current_scheduler) { current_scheduler = &s; }
 scheduler_scope::~scheduler_scope() { current_scheduler = previous_; }
@@ -47,13 +49,13 @@ void scheduler::post_remote(work_item& w) noexcept {
   // Relaxed: the push's seq_cst CAS publishes it to the owner's acquiring drain, so an owner that
   // ran `w` sees this poster counted (wait_for_posters).
   posters_.fetch_add(1, std::memory_order_relaxed);
-  remote_.push(w);
+  remote_queue::push(remote_, w);
   // Only the producer that flips the flag pays for the wakeup syscall: a burst costs one.
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     // From another shard, that shard's backend may have a cheaper wakeup (MSG_RING).
     scheduler* from = current();
-    if (!(from && from != this && from->io_->wake_other(*io_))) io_->wake();
+    if (!(from && from != this && from->events_->wake_other(*events_))) events_->wake();
   }
   posters_.fetch_sub(1, std::memory_order_release);  // pairs with wait_for_posters()'s acquire
 }
@@ -76,23 +78,23 @@ void scheduler::wait_for_events() {
   bool block = ready_.empty();
   if (block) {
     sleeping_.store(true, std::memory_order_seq_cst);
-    if (!remote_.empty()) block = false;  // a producer may have pushed before seeing the flag
+    if (!remote_queue::empty(remote_)) block = false;  // a producer may have pushed before seeing the flag
   }
   // The one wait covers completions, readiness, wakeups and the earliest timer.
   std::int64_t deadline = block && !timers_.empty() ? timers_.next_deadline() : -1;
-  io_->wait(block, deadline);
+  events_->wait(block, deadline);
   sleeping_.store(false, std::memory_order_relaxed);
-  remote_.drain_into(ready_);
+  remote_queue::drain_into(remote_, ready_);
   if (!timers_.empty()) timers_.run_expired(monotonic_now_ns());
 }
 
 void scheduler::run_until(const bool& done, bool stop_on_fatal) {
   COURING_ASSERT(on_owner_thread(), "run_until() on a thread where the scheduler is not current");
-  remote_.drain_into(ready_);
+  remote_queue::drain_into(remote_, ready_);
   loop_stop_ = false;
   auto finished = [&] { return done || loop_stop_ || (stop_on_fatal && fatal_); };
   while (!finished()) {
-    iterations_.add();
+    iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     run_ready();
     if (finished()) break;
     wait_for_events();
@@ -101,11 +103,11 @@ void scheduler::run_until(const bool& done, bool stop_on_fatal) {
 
 void scheduler::drain() {
   COURING_ASSERT(on_owner_thread(), "drain() on a thread where the scheduler is not current");
-  remote_.drain_into(ready_);
-  while (in_flight_.get() > 0 || !ready_.empty()) {
-    iterations_.add();
+  remote_queue::drain_into(remote_, ready_);
+  while (events_->pending() > 0 || !ready_.empty()) {
+    iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     run_ready();
-    if (in_flight_.get() == 0 && ready_.empty()) break;
+    if (events_->pending() == 0 && ready_.empty()) break;
     wait_for_events();
   }
 }
@@ -113,7 +115,7 @@ void scheduler::drain() {
 void scheduler::run_pending() {
   COURING_ASSERT(on_owner_thread(), "run_pending() on a thread where the scheduler is not current");
   for (;;) {
-    remote_.drain_into(ready_);
+    remote_queue::drain_into(remote_, ready_);
     if (ready_.empty()) return;
     run_ready();
   }

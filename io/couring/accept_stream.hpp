@@ -11,7 +11,7 @@
 #pragma once
 
 #include <couring/socket.hpp>
-#include <couring/stream_core.hpp>
+#include <couring/detail/stream_core.hpp>
 
 #include <cstddef>
 

@@ -1,15 +1,12 @@
 // op_awaitable: what `co_await read(...)` suspends on. It holds the op (so the op lives in the
-// awaiting coroutine's frame), submits it to the current scheduler's backend, ties it to the
-// awaiting task's stop token, and converts the final `res` into a result<T>.
+// awaiting coroutine's frame), submits it to the current shard's backend, ties it to the awaiting
+// task's stop token, and converts the final `res` into a result<T>.
 #pragma once
 
-#include <couring/assert.hpp>
-#include <couring/backend.hpp>
 #include <couring/error.hpp>
 #include <couring/op.hpp>
 #include <couring/priority.hpp>
 #include <couring/result.hpp>
-#include <couring/scheduler.hpp>
 #include <couring/stop_token.hpp>
 #include <couring/task.hpp>
 #include <couring/unique_fd.hpp>
@@ -82,7 +79,7 @@ struct op_canceler {
   op_base* op;
   void operator()() const noexcept {
     if (op->cancel == cancel_reason::none) op->cancel = cancel_reason::requested;
-    op->owner->io().cancel(*op);
+    detail::cancel(*op);
   }
 };
 
@@ -173,15 +170,8 @@ class op_awaitable {
       op_.complete_inline(-ECANCELED);  // cancelled before submission: nothing reached a backend
       return false;
     }
-    scheduler* s = scheduler::current();
-    COURING_ASSERT(s != nullptr, "an io op was awaited on a thread that runs no couring scheduler");
-    op_.owner = s;
     op_.waiter = h;
-    if (s->stopping()) return true;  // shutdown: never submitted; the frame will be destroyed
-    op_.state = op_state::submitted;
-    op_.submitted_ns = s->loop_now_ns();
-    s->op_submitted();
-    s->io().submit(op_);
+    if (!detail::submit(op_)) return true;  // shutdown: never submitted; the frame will be destroyed
     if (t && t->stop_possible()) cancel_hook_.emplace(*t, detail::op_canceler{&op_});
     return true;
   }

@@ -7,8 +7,8 @@
 // A pool belongs to the shard that created it; use it and its buffers on that shard only.
 #pragma once
 
-#include <couring/backend.hpp>
 #include <couring/buffer.hpp>
+#include <couring/scheduler.hpp>
 #include <couring/work_item.hpp>
 
 #include <cstddef>
@@ -20,6 +20,7 @@
 namespace couring {
 
 class buffer_pool;
+class provided_buffers;  // io/backend/backend.hpp: a backend's provided-buffer ring
 
 // A received chunk in a pool buffer; destroying it gives the buffer back (to the kernel's ring).
 class pooled_buffer {
@@ -69,7 +70,7 @@ class buffer_pool {
   unsigned available() const noexcept { return available_; }
   // Whether the kernel picks the buffers (provided-buffer ring) or recv_stream does.
   bool kernel_selects() const noexcept { return ring_ != nullptr; }
-  std::uint16_t group() const noexcept { return ring_ ? ring_->group() : 0; }
+  std::uint16_t group() const noexcept;
 
   std::byte* address(std::uint16_t id) const noexcept { return memory_.get() + std::size_t{id} * size_; }
 

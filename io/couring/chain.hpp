@@ -11,7 +11,6 @@
 #pragma once
 
 #include <couring/awaitable.hpp>
-#include <couring/backend.hpp>
 #include <couring/current_token.hpp>
 #include <couring/task.hpp>
 
@@ -22,65 +21,38 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 namespace couring {
 namespace detail {
 
-// A member that failed, or moved fewer bytes than asked, breaks a chain (io_uring's rule).
-inline bool breaks_chain(const op_base& op) noexcept {
-  if (op.res < 0) return true;
-  return std::visit(
-      [&op](const auto& r) {
-        using R = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<R, read_req> || std::is_same_v<R, write_req> || std::is_same_v<R, recv_req> ||
-                      std::is_same_v<R, send_req>)
-          return static_cast<std::uint32_t>(op.res) < r.len;
-        else
-          return false;
-      },
-      op.req);
-}
-
 // Submits the members as one linked chain and resumes when every member has completed; yields
 // false (having submitted nothing) where the backend cannot link them.
 template <std::size_t N>
-class linked_submit {
+class linked_submit final : private op_observer {
  public:
   linked_submit(std::array<op_base*, N> ops, bool hard) noexcept : ops_(ops), hard_(hard) {}
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) noexcept {
-    scheduler* s = scheduler::current();
-    if (s->stopping()) return true;  // shutdown: never submitted; the frame will be destroyed
     waiter_ = h;
     remaining_ = N;
-    for (op_base* op : ops_) {
-      op->owner = s;
-      op->on_shot = &linked_submit::member_done;
-      op->shot_context = this;
-      op->state = op_state::submitted;
-      op->submitted_ns = s->loop_now_ns();
+    for (op_base* op : ops_) op->observer = this;
+    switch (detail::submit_linked(ops_.data(), N, hard_)) {
+      case link_outcome::submitted:
+      case link_outcome::shutting_down:  // never submitted; the frame will be destroyed
+        return true;
+      case link_outcome::refused:
+        break;
     }
-    if (s->io().submit_linked(ops_.data(), N, hard_)) {
-      // Counted only now: members that are not linkable here run (and are counted) one by one,
-      // and a phantom completion per member would double the statistics.
-      for (std::size_t i = 0; i < N; ++i) s->op_submitted();
-      return true;
-    }
-    for (op_base* op : ops_) {  // not linkable here: as if never submitted
-      op->state = op_state::idle;
-      op->on_shot = nullptr;
-    }
+    for (op_base* op : ops_) op->observer = nullptr;  // not linkable here: as if never submitted
     linked_ = false;
     return false;
   }
   bool await_resume() const noexcept { return linked_; }
 
  private:
-  static void member_done(op_base& op) noexcept {
-    auto& self = *static_cast<linked_submit*>(op.shot_context);
-    op.on_shot = nullptr;
-    if (--self.remaining_ == 0) self.waiter_.resume();
+  void on_result(op_base& op) noexcept override {
+    op.observer = nullptr;
+    if (--remaining_ == 0) waiter_.resume();
   }
 
   std::array<op_base*, N> ops_;

@@ -15,6 +15,7 @@
 #include <couring/awaitable.hpp>
 #include <couring/buffer.hpp>
 #include <couring/ops.hpp>
+#include <couring/splice.hpp>
 
 #include <memory>
 #include <optional>
@@ -27,8 +28,30 @@ struct fixed_fd {
 };
 
 class file_table;
+class registered_files;    // io/backend/backend.hpp: a ring's registration
+class registered_buffers;  // the same
 
 namespace detail {
+// An op whose descriptors are slots of a table: the awaitable owns the op's slot_binding.
+class [[nodiscard]] slot_awaitable : public op_awaitable<slot_awaitable> {
+ public:
+  slot_awaitable(const fixed_files& table, const request& r) noexcept : op_awaitable(r) {
+    binding_.table = &table;
+    op_.slots = &binding_;
+  }
+  // Settled before submission (bad arguments, zero-length transfers).
+  static slot_awaitable settled(int res) noexcept { return slot_awaitable(res); }
+  // The op points at the binding: a move (allowed before submission) re-points it.
+  slot_awaitable(slot_awaitable&& o) noexcept : op_awaitable(std::move(o)), binding_(std::move(o.binding_)) {
+    if (op_.slots) op_.slots = &binding_;
+  }
+  result<std::size_t> await_resume() noexcept { return make_result<result<std::size_t>>(finish()); }
+
+ private:
+  explicit slot_awaitable(int res) noexcept : op_awaitable(nop_req{}) { op_.complete_inline(res); }
+  slot_binding binding_;
+};
+
 // accept/open into a slot of the table.
 class [[nodiscard]] install_awaitable : public op_awaitable<install_awaitable> {
  public:
@@ -40,6 +63,7 @@ class [[nodiscard]] install_awaitable : public op_awaitable<install_awaitable> {
  private:
   file_table* table_;
   int slot_;
+  slot_binding binding_;
 };
 }  // namespace detail
 
@@ -60,10 +84,14 @@ class file_table {
   // Empties the slot and closes what it held. Ops in flight on it finish first.
   result<void> remove(fixed_fd f);
 
-  [[nodiscard]] size_awaitable read_at(fixed_fd f, mutable_buffer buf, std::int64_t offset) noexcept;
-  [[nodiscard]] size_awaitable write_at(fixed_fd f, const_buffer buf, std::int64_t offset) noexcept;
-  [[nodiscard]] size_awaitable recv(fixed_fd f, mutable_buffer buf, int flags = 0) noexcept;
-  [[nodiscard]] size_awaitable send(fixed_fd f, const_buffer buf, int flags = 0) noexcept;
+  [[nodiscard]] detail::slot_awaitable read_at(fixed_fd f, mutable_buffer buf, std::int64_t offset) noexcept;
+  [[nodiscard]] detail::slot_awaitable write_at(fixed_fd f, const_buffer buf, std::int64_t offset) noexcept;
+  [[nodiscard]] detail::slot_awaitable recv(fixed_fd f, mutable_buffer buf, int flags = 0) noexcept;
+  [[nodiscard]] detail::slot_awaitable send(fixed_fd f, const_buffer buf, int flags = 0) noexcept;
+  // splice(2) and tee(2) between two slots (<couring/splice.hpp> says which side must be a pipe).
+  [[nodiscard]] detail::slot_awaitable splice(fixed_fd in, std::int64_t off_in, fixed_fd out, std::int64_t off_out,
+                                              std::size_t len, unsigned flags = SPLICE_F_MOVE) noexcept;
+  [[nodiscard]] detail::slot_awaitable tee(fixed_fd in, fixed_fd out, std::size_t len, unsigned flags = 0) noexcept;
 
   // A new connection / an opened file, straight into a free slot.
   [[nodiscard]] detail::install_awaitable accept(int listener_fd) noexcept;
@@ -71,8 +99,6 @@ class file_table {
 
  private:
   friend class detail::install_awaitable;
-  template <class A>
-  A& on_slot(A& a) noexcept;
   int reserve() noexcept;
   void unreserve(int slot) noexcept;
   void adopt(int slot, int fd) noexcept;

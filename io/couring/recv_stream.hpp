@@ -18,7 +18,7 @@
 
 #include <couring/buffer_pool.hpp>
 #include <couring/socket.hpp>
-#include <couring/stream_core.hpp>
+#include <couring/detail/stream_core.hpp>
 
 namespace couring {
 

@@ -4,7 +4,7 @@
 // memory is mapped here.
 #pragma once
 
-#include <couring/backend.hpp>
+#include "io/backend/backend.hpp"
 
 #include <liburing.h>
 

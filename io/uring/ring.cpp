@@ -69,7 +69,7 @@ ring::ring(const ring_options& options) {
         }
       }
       // A restricted ring starts disabled: the restrictions must be in place before any SQE.
-      if (!options.allowed_opcodes.empty()) params.flags |= IORING_SETUP_R_DISABLED;
+      if (options.restricted) params.flags |= IORING_SETUP_R_DISABLED;
       int r = io_uring_queue_init_params(options.sq_entries, &ring_, &params);
       if (r == 0) {
         setup_flags_ = params.flags;
@@ -85,7 +85,7 @@ ring::ring(const ring_options& options) {
   if (!up && (last_error == 0 || last_error == EINVAL)) up = try_sets(flag_sets, std::size(flag_sets));
   if (!up) throw std::system_error(last_error, std::system_category(), "io_uring_setup");
   probe_opcodes();
-  if (!options.allowed_opcodes.empty()) {
+  if (options.restricted) {
     try {
       restrict_to(options.allowed_opcodes);
     } catch (...) {

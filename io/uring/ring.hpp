@@ -20,8 +20,9 @@ struct ring_options {
   // IORING_SETUP_IOPOLL: completions are polled from the device; only O_DIRECT reads and writes
   // (and NOP) may be submitted.
   bool iopoll = false;
-  // Non-empty: the ring accepts only these opcodes (IORING_REGISTER_RESTRICTIONS); others fail
-  // with EACCES. The opcodes the backend itself needs are added.
+  // The ring accepts only the opcodes in `allowed_opcodes` (IORING_REGISTER_RESTRICTIONS); others
+  // fail with EACCES. The opcodes the backend itself needs are added.
+  bool restricted = false;
   std::vector<int> allowed_opcodes;
 };
 

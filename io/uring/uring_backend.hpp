@@ -1,23 +1,24 @@
 // uring_backend: the io_uring backend. Ops become SQEs whose user_data is the op's address; all
-// SQEs of one loop iteration go to the kernel in one io_uring_enter, which also reaps. Requests
-// whose opcode the running kernel lacks (or that configuration hides) take the POSIX-AIO
-// emulation's routes instead: POLL_ADD on this ring for pollable fds, the shared workers for the
-// rest, with identical results, counted per request kind.
+// SQEs of one loop turn go to the kernel in one io_uring_enter, which also reaps. Request kinds
+// whose opcode the running kernel lacks (or that configuration hides) go to the POSIX-AIO
+// emulation engine instead, which waits for readiness through POLL_ADD on this ring (this class
+// is its readiness host) and uses the shared workers for the rest; counted per request kind.
 #pragma once
 
+#include "iopoll_ring.hpp"
 #include "ring.hpp"
 
-#include "../pool/worker_submitter.hpp"
+#include "io/backend/backend.hpp"
+#include "io/emulation/engine.hpp"
 
-#include <couring/backend.hpp>
 #include <couring/unique_fd.hpp>
 
 #include <sys/uio.h>
 
 #include <array>
 #include <bitset>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace couring::uring {
@@ -32,10 +33,10 @@ struct uring_options {
   bool iopoll = false;
 };
 
-class uring_backend final : public backend {
+class uring_backend final : public backend, private emulation::readiness_host {
  public:
   // Throws std::system_error when io_uring cannot be used here; what() names the cause.
-  uring_backend(scheduler& owner, pool::worker_pool& workers, const uring_options& options);
+  uring_backend(scheduler& owner, emulation::worker_pool& workers, const uring_options& options);
   ~uring_backend() override;
 
   void submit(op_base& op) noexcept override;
@@ -43,7 +44,7 @@ class uring_backend final : public backend {
   void cancel_all() noexcept override;
   void wait(bool block, std::int64_t deadline_ns) noexcept override;
   void wake() noexcept override;
-  bool wake_other(backend& target) noexcept override;
+  bool wake_other(event_source& target) noexcept override;
   bool submit_linked(op_base* const* ops, std::size_t count, bool hard) noexcept override;
   result<std::unique_ptr<provided_buffers>> register_provided_buffers(unsigned entries) override;
   result<std::unique_ptr<registered_files>> register_files(unsigned slots) override;
@@ -55,14 +56,14 @@ class uring_backend final : public backend {
   // Whether it runs emulated although io_uring could express it: the kernel lacks the opcode, or
   // configuration hides it. (Kinds with no opcode at all, locks and offload, always run on the
   // workers by design; that is not a fallback.)
-  bool emulated(std::size_t request_index) const noexcept { return !native_[request_index] && expressible_[request_index]; }
+  bool emulated(std::size_t request_index) const noexcept;
   std::string describe() const { return ring_.describe(); }
 
  private:
-  // user_data is an op address (8-byte aligned) plus one of these tags in the low bits.
+  // user_data is an op address (16-byte aligned) plus one of these tags in the low bits.
   enum tag : std::uintptr_t {
     tag_op = 0,
-    tag_fallback_poll = 1,
+    tag_emulated_poll = 1,  // readiness of an op the emulation holds
     tag_link_timeout = 2,
     tag_wakeup = 3,         // this ring's eventfd read (no pointer)
     tag_woken = 4,          // another shard's MSG_RING arrived: its only job was to wake us
@@ -70,32 +71,32 @@ class uring_backend final : public backend {
   };
   static constexpr std::uintptr_t tag_mask = 7;
 
+  // The readiness host the emulation waits through.
+  int watch(op_base& op, int fd, std::uint32_t events) noexcept override;
+  bool unwatch(op_base& op) noexcept override;
+
   io_uring_sqe* next_sqe() noexcept;
   io_uring_sqe* next_sqe_after_flush() noexcept;
+  void prep_native(io_uring_sqe* sqe, op_base& op) noexcept;
   void flush() noexcept;
   void reap() noexcept;
   void dispatch(std::uint64_t user_data, int res, std::uint32_t flags) noexcept;
   void cqe_arrived(op_base& op) noexcept;
-  void arm_fallback_deadline(op_base& op) noexcept;
   void arm_wakeup() noexcept;
-  void fallback(op_base& op) noexcept;
-  void arm_fallback_poll(op_base& op) noexcept;
-  void on_fallback_ready(op_base& op, int res) noexcept;
+  void arm_emulated_poll(op_base& op) noexcept;
+  void on_emulated_ready(op_base& op, int res) noexcept;
   void prep_cancel(std::uint64_t target, int flags) noexcept;
   bool submit_polled(op_base& op) noexcept;
-  void reap_polled() noexcept;
+  void poll_iopoll_ring() noexcept;
 
-  scheduler& owner_;
   ring ring_;
-  // The IOPOLL ring (null unless asked for and the kernel set it up) and the ops it holds: while
-  // there are any, wait() polls instead of sleeping, since no interrupt will wake the loop.
-  std::unique_ptr<ring> polled_ring_;
-  unsigned polled_in_flight_ = 0;
+  // The IOPOLL ring (null unless asked for and the kernel set it up): while it holds ops, wait()
+  // polls instead of sleeping, since no interrupt will wake the loop.
+  std::unique_ptr<iopoll_ring> polled_ring_;
   bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING (5.18)
   std::uint16_t next_buffer_group_ = 0;
   std::array<bool, request_kinds> native_{};
-  std::array<bool, request_kinds> expressible_{};
-  pool::worker_submitter workers_;
+  emulation::engine engine_;
   unique_fd wake_fd_;
   std::uint64_t wake_value_ = 0;
   iovec wake_iov_{&wake_value_, sizeof wake_value_};

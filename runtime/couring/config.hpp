@@ -8,6 +8,7 @@
 //   COURING_LOG=quiet                            silences the backend line
 #pragma once
 
+#include <couring/backend_info.hpp>
 #include <couring/scheduler.hpp>
 
 #include <cstddef>
@@ -15,8 +16,6 @@
 #include <vector>
 
 namespace couring {
-
-enum class backend_choice { automatic, io_uring, thread_pool };
 
 struct runtime_config {
   backend_choice backend = backend_choice::automatic;

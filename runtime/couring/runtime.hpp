@@ -5,7 +5,7 @@
 // fd or frame leaks.
 #pragma once
 
-#include <couring/backend.hpp>
+#include <couring/backend_info.hpp>
 #include <couring/config.hpp>
 #include <couring/resume_item.hpp>
 #include <couring/scheduler.hpp>
@@ -25,7 +25,8 @@ namespace couring {
 
 class shard;
 
-namespace pool {
+struct backend_options;
+namespace emulation {
 class worker_pool;
 }
 
@@ -98,6 +99,9 @@ class runtime {
   // Operation not permitted — denied by a seccomp profile?)". Every shard chooses the same way.
   backend_kind backend() const noexcept;
   const std::string& backend_reason() const noexcept;
+  // Whether shard 0's backend hands this request kind (a `request` index) to the kernel as such,
+  // rather than emulating it (the thread pool: never).
+  bool native(std::size_t request_index) const noexcept;
 
   // What shard `index` counted (any thread may ask): ops submitted, completed and emulated per
   // request kind, kernel entries, CQ overflows, ops parked for pool room.
@@ -130,7 +134,8 @@ class runtime {
   void stop_remote_shards() noexcept;
 
   runtime_config config_;
-  std::unique_ptr<pool::worker_pool> workers_;
+  std::unique_ptr<backend_options> backend_options_;  // what every shard's backend selection takes
+  std::unique_ptr<emulation::worker_pool> workers_;
   std::vector<scheduler*> directory_;  // every shard's scheduler, by index
   std::unique_ptr<shard> local_;       // shard 0, on this thread
   std::vector<std::unique_ptr<remote_shard>> remote_;

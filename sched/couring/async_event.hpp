@@ -15,7 +15,7 @@
 #pragma once
 
 #include <couring/result.hpp>
-#include <couring/wait_queue.hpp>
+#include <couring/detail/wait_queue.hpp>
 
 #include <mutex>
 #include <system_error>

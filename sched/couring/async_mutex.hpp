@@ -18,7 +18,7 @@
 
 #include <couring/assert.hpp>
 #include <couring/result.hpp>
-#include <couring/wait_queue.hpp>
+#include <couring/detail/wait_queue.hpp>
 
 #include <mutex>
 #include <system_error>

@@ -27,7 +27,7 @@
 #include <couring/assert.hpp>
 #include <couring/errors.hpp>
 #include <couring/result.hpp>
-#include <couring/wait_queue.hpp>
+#include <couring/detail/wait_queue.hpp>
 
 #include <cstddef>
 #include <deque>

@@ -1,15 +1,13 @@
 // scheduler: one per thread that runs couring code (one per shard). It owns the ready queue and
-// is the only place that resumes coroutines: backends hand it completed ops, other threads hand it
-// work through its remote queue, and run_until() resumes them on the owner thread.
+// is the only place that resumes coroutines: its event source (the shard's I/O backend) hands it
+// completed ops, other threads hand it work through its remote queue, and run_until() resumes
+// them on the owner thread.
 #pragma once
 
 #include <couring/assert.hpp>
-#include <couring/remote_queue.hpp>
-#include <couring/stat_counter.hpp>
 #include <couring/timer.hpp>
 #include <couring/work_item.hpp>
 
-#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +18,7 @@
 
 namespace couring {
 
-class backend;
+class event_source;
 
 // Receives exceptions that escape detached tasks. It runs on the scheduler's thread; if it throws,
 // the exception ends run() (that is what the default handler does after logging).
@@ -45,8 +43,8 @@ class scheduler {
   // The scheduler whose loop runs on this thread, or nullptr outside couring threads.
   static scheduler* current() noexcept;
 
-  void attach(backend& io) noexcept { io_ = &io; }
-  backend& io() const noexcept { return *io_; }
+  // What the loop waits on between turns (sched/event_source.hpp). Set once, before running.
+  void attach(event_source& events) noexcept { events_ = &events; }
 
   // Owner thread only: queues work to run in this loop iteration or the next. Inline: every
   // completed op passes through here.
@@ -66,8 +64,8 @@ class scheduler {
   // must be the one this scheduler is current on.
   void run_until(const bool& done, bool stop_on_fatal = true);
 
-  // Runs the loop until no op is in flight and nothing is ready: used by shutdown after the
-  // backend was told to cancel everything.
+  // Runs the loop until the event source has nothing pending and nothing is ready: used by
+  // shutdown after the backend was told to cancel everything.
   void drain();
   // Runs what is ready and what other threads have posted, without waiting, until neither is left.
   void run_pending();
@@ -88,30 +86,11 @@ class scheduler {
   void disarm_timer(timer_node& t) noexcept { timers_.disarm(t); }
   std::size_t timers_armed() const noexcept { return timers_.size(); }
 
-  // Op accounting: shutdown waits for in-flight ops to reach zero before the backend is torn
-  // down; completions are also counted per request kind (any thread may read the counts).
-  static constexpr std::size_t max_op_kinds = 32;
-  // Latency (submission to completion, as the loop sees them) per request kind, in buckets of
-  // powers of two of microseconds: bucket b counts latencies below 2^b us (the last, the rest).
-  static constexpr std::size_t latency_buckets = 24;
-  void op_submitted() noexcept { in_flight_.add(); }
-  void op_completed(std::size_t kind, std::int64_t submitted_ns) noexcept {
-    in_flight_.sub();
-    completed_[kind].add();
-    auto us = static_cast<std::uint64_t>(loop_now_ns_ > submitted_ns ? loop_now_ns_ - submitted_ns : 0) >> 10;
-    std::size_t bucket = 0;
-    while (us != 0 && bucket + 1 < latency_buckets) {
-      us >>= 1;
-      ++bucket;
-    }
-    latency_[kind][bucket].add();
-  }
-  std::uint64_t ops_latency(std::size_t kind, std::size_t bucket) const noexcept { return latency_[kind][bucket].get(); }
-  // The time this loop iteration started (CLOCK_MONOTONIC ns): one clock read per iteration
-  // stamps every op submitted or completed in it.
+  // The time this loop turn started (CLOCK_MONOTONIC ns): one clock read per turn stamps
+  // everything that needs "now" at loop precision (op latencies, for one).
   std::int64_t loop_now_ns() const noexcept { return loop_now_ns_; }
-  std::size_t ops_in_flight() const noexcept { return static_cast<std::size_t>(in_flight_.get()); }
-  std::uint64_t ops_completed(std::size_t kind) const noexcept { return completed_[kind].get(); }
+  // Work the event source still owes this loop (for an I/O backend: its ops in flight).
+  std::size_t ops_in_flight() const noexcept;
 
   // Detached tasks register while alive; shutdown destroys those that can never finish.
   void add_detached(detail::detached_node& n) noexcept;
@@ -144,7 +123,7 @@ class scheduler {
   }
 
   // Loop statistics.
-  std::uint64_t iterations() const noexcept { return iterations_.get(); }
+  std::uint64_t iterations() const noexcept { return iterations_.load(std::memory_order_relaxed); }
   std::uint64_t remote_wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
@@ -153,23 +132,22 @@ class scheduler {
   void wait_for_events();
 
   work_queue ready_;
-  remote_queue remote_;
+  // Other threads' pushes: a lock-free stack (sched/remote_queue.hpp), drained in one exchange.
+  std::atomic<work_item*> remote_{nullptr};
   timer_queue timers_;
   // True while the owner is about to block or blocked in the backend; producers that see it
   // wake the owner. seq_cst pairs with remote_queue::push (a Dekker-style handshake).
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<unsigned> posters_{0};  // threads inside post_remote()
-  backend* io_ = nullptr;
-  stat_counter in_flight_;
-  std::array<stat_counter, max_op_kinds> completed_;
-  std::array<std::array<stat_counter, latency_buckets>, max_op_kinds> latency_;
+  event_source* events_ = nullptr;
   std::int64_t loop_now_ns_ = 0;
   detail::detached_node* detached_ = nullptr;
   std::size_t detached_count_ = 0;
   unhandled_exception_handler on_unhandled_;
   std::exception_ptr fatal_;
-  stat_counter iterations_;
+  // One writer (the owner); atomic so that other threads read whole values.
+  std::atomic<std::uint64_t> iterations_{0};
   bool loop_stop_ = false;
   bool stopping_ = false;
   unsigned shard_index_ = 0;

@@ -3,7 +3,7 @@
 // uses constant stack.
 #pragma once
 
-#include <couring/frame_allocator.hpp>
+#include <couring/detail/frame_allocator.hpp>
 #include <couring/stop_token.hpp>
 
 #include <coroutine>

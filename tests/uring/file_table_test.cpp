@@ -260,3 +260,46 @@ TEST_CASE("a table larger than RLIMIT_NOFILE is refused by the kernel and works 
     CHECK(static_cast<std::uint8_t>(again[0]) == pattern_byte(64));
   }());
 }
+
+TEST_CASE("splice and tee between slots: both descriptors are the slots', the bytes exact", "[uring][file_table][splice]") {
+  fd_leak_check leaks;
+  temp_dir dir;
+  std::string path = dir.file("data");
+  {
+    unique_fd w(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    REQUIRE(::write(w.get(), "0123456789", 10) == 10);
+  }
+  int first[2], second[2];
+  REQUIRE(::pipe2(first, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(second, O_CLOEXEC) == 0);
+  unique_fd first_out(first[0]), first_in(first[1]), second_out(second[0]), second_in(second[1]);
+  unique_fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(file.valid());
+  run([&]() -> task<void> {
+    file_table files(4);
+    // Slots numbered unlike the descriptors, so that a slot number taken for a descriptor fails.
+    auto spare = files.install(second_out.get());
+    auto file_slot = files.install(file.get());
+    auto pipe_in = files.install(first_in.get());
+    auto pipe_out = files.install(first_out.get());
+    REQUIRE((spare && file_slot && pipe_in && pipe_out));
+    auto tee_in = files.install(second_in.get());
+    REQUIRE_FALSE(tee_in);  // the table has four slots
+    CHECK(tee_in.error() == std::errc::too_many_files_open);
+    REQUIRE(files.remove(*spare));
+    auto second_slot = files.install(second_in.get());
+    REQUIRE(second_slot);
+
+    auto spliced = co_await files.splice(*file_slot, 3, *pipe_in, current_position, 5);
+    REQUIRE(spliced);
+    CHECK(*spliced == 5);
+    auto teed = co_await files.tee(*pipe_out, *second_slot, 5);
+    REQUIRE(teed);
+    CHECK(*teed == 5);
+  }());
+  std::array<char, 16> a{}, b{};
+  CHECK(::read(first[0], a.data(), a.size()) == 5);
+  CHECK(std::string(a.data(), 5) == "34567");
+  CHECK(::read(second[0], b.data(), b.size()) == 5);
+  CHECK(std::string(b.data(), 5) == "34567");
+}

@@ -57,7 +57,7 @@ std::uint64_t latency_total(const backend_stats& s, std::size_t kind) noexcept {
   return total;
 }
 
-bool runs_natively(std::size_t kind) noexcept { return scheduler::current()->io().native(kind); }
+bool runs_natively(std::size_t kind) noexcept { return runtime::current()->native(kind); }
 
 bool kernel_at_least(int major, int minor) {
   utsname u{};

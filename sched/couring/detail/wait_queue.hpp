@@ -16,7 +16,7 @@
 #pragma once
 
 #include <couring/assert.hpp>
-#include <couring/frame_allocator.hpp>
+#include <couring/detail/frame_allocator.hpp>
 #include <couring/scheduler.hpp>
 #include <couring/stop_token.hpp>
 #include <couring/task.hpp>

@@ -1,24 +1,25 @@
-// worker_submitter: one shard's door to the shared worker pool. It keeps the back-pressure
-// promise: when the pool's queue is full, ops wait here (linked through their own fields, so
-// waiting costs no memory) and move on, in order, as workers make room. Used by the thread-pool
-// backend for every blocking op and by the io_uring backend for opcodes the kernel lacks.
+// worker_queue: one shard's door to the shared worker pool. It keeps the back-pressure promise:
+// when the pool's queue is full, ops wait here (linked through their own emulation state, so
+// waiting costs no memory) and move on, in order, as workers make room.
 #pragma once
 
+#include "emulated_op.hpp"
 #include "worker_pool.hpp"
 
 #include <couring/op.hpp>
+#include <couring/scheduler.hpp>
 
-#include <cstdint>
+#include <cstddef>
 #include <vector>
 
-namespace couring::pool {
+namespace couring::emulation {
 
-class worker_submitter {
+class worker_queue {
  public:
-  worker_submitter(scheduler& owner, worker_pool& workers) noexcept;
-  ~worker_submitter();
-  worker_submitter(const worker_submitter&) = delete;
-  worker_submitter& operator=(const worker_submitter&) = delete;
+  worker_queue(scheduler& owner, worker_pool& workers) noexcept;
+  ~worker_queue();
+  worker_queue(const worker_queue&) = delete;
+  worker_queue& operator=(const worker_queue&) = delete;
 
   // Queues the op for a worker, or parks it while the queue is full. Returns true if it parked.
   bool submit(op_base& op) noexcept;
@@ -32,18 +33,13 @@ class worker_submitter {
   template <class Fn>
   void cancel_all(Fn&& fn);
 
-  bool owns(const op_base& op) const noexcept { return op.backend_route == at_workers || op.backend_route == at_parked; }
   std::size_t parked() const noexcept { return parked_count_; }
-
-  // Routes this submitter reserves in op_base::backend_route; backends use values below.
-  static constexpr std::uint8_t at_workers = 0x40;
-  static constexpr std::uint8_t at_parked = 0x41;
 
  private:
   struct space_notice : work_item {
-    explicit space_notice(worker_submitter* s) noexcept : work_item(&space_notice::run), self(s) {}
+    explicit space_notice(worker_queue* q) noexcept : work_item(&space_notice::run), self(q) {}
     static void run(work_item& w) noexcept;
-    worker_submitter* self;
+    worker_queue* self;
   };
 
   static void cancel_again(work_item& w) noexcept;
@@ -63,7 +59,7 @@ class worker_submitter {
 };
 
 template <class Fn>
-void worker_submitter::cancel_all(Fn&& fn) {
+void worker_queue::cancel_all(Fn&& fn) {
   while (op_base* op = parked_head_) {
     unpark(*op);
     fn(*op);
@@ -78,4 +74,4 @@ void worker_submitter::cancel_all(Fn&& fn) {
   for (op_base* op : running) cancel(*op);
 }
 
-}  // namespace couring::pool
+}  // namespace couring::emulation

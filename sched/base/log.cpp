@@ -1,5 +1,6 @@
+#include "log.hpp"
+
 #include <couring/assert.hpp>
-#include <couring/log.hpp>
 
 #include <fmt/core.h>
 

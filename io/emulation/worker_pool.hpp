@@ -4,10 +4,12 @@
 // frame, so parking costs no memory) until notify_when_space() tells it room was made.
 //
 // Threads: enqueue/cancel/notify are called by shard threads; workers complete ops through the
-// op owner's remote queue, never by resuming them.
+// op owner's remote queue, never by resuming them. A queued or running op is linked and marked
+// through its emulation state (emulated_op).
 #pragma once
 
 #include <couring/op.hpp>
+#include <couring/scheduler.hpp>
 #include <couring/work_item.hpp>
 
 #include <array>
@@ -19,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace couring::pool {
+namespace couring::emulation {
 
 class worker_pool {
  public:
@@ -118,4 +120,4 @@ void worker_pool::dequeue_all_of(const scheduler& owner, Fn&& fn) {
   for (op_base* op : taken) fn(*op);
 }
 
-}  // namespace couring::pool
+}  // namespace couring::emulation

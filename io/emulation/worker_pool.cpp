@@ -1,6 +1,9 @@
 #include "worker_pool.hpp"
 
-#include "exec.hpp"
+#include "emulated_op.hpp"
+
+#include "io/backend/backend.hpp"
+#include "io/backend/request_table.hpp"
 
 #include <couring/assert.hpp>
 
@@ -10,12 +13,16 @@
 #include <algorithm>
 #include <cerrno>
 
-namespace couring::pool {
+namespace couring::emulation {
 namespace {
 
-// op_base::worker_state values; written under the pool mutex, read by cancel() under it too.
+// emulated_op::worker_state values; written under the pool mutex, read by cancel() under it too.
 // interrupt_bit is added to state_running when a cancel signals the worker.
 enum : std::uint8_t { state_queued = 1, state_running = 2, state_done = 3, interrupt_bit = 0x10 };
+
+// The worker_state of the op this worker thread is running (nullptr between ops): a cancel sets
+// its interrupt_bit before signalling the thread.
+thread_local const std::atomic<std::uint8_t>* running_state = nullptr;
 
 void on_interrupt(int) {}  // its only job is to make the syscall return EINTR
 
@@ -33,6 +40,11 @@ void install_interrupt_handler() noexcept {
 }  // namespace
 
 int worker_interrupt_signal() noexcept { return SIGRTMIN + 5; }
+
+bool cancel_requested_on_this_worker() noexcept {
+  // acquire pairs with cancel()'s release store of interrupt_bit, made before the signal.
+  return running_state && (running_state->load(std::memory_order_acquire) & interrupt_bit);
+}
 
 worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
     : capacity_(std::max<std::size_t>(queue_capacity, 1)) {
@@ -78,11 +90,12 @@ bool worker_pool::try_enqueue(op_base& op) noexcept {
     std::lock_guard lock(mutex_);
     if (queued_ >= capacity_) return false;
     fifo& q = queues_[slot_of(op.ioprio)];
-    op.link_next = nullptr;
-    op.link_prev = q.tail;
-    if (q.tail) q.tail->link_next = &op; else q.head = &op;
+    emulated_op& e = state_of(op);
+    e.next = nullptr;
+    e.prev = q.tail;
+    if (q.tail) state_of(*q.tail).next = &op; else q.head = &op;
     q.tail = &op;
-    op.worker_state.store(state_queued, std::memory_order_relaxed);
+    e.worker_state.store(state_queued, std::memory_order_relaxed);
     ++queued_;
     high_water_ = std::max(high_water_, queued_);
     // Nobody idle: every worker will look at the queue again before it sleeps. A notify already
@@ -96,9 +109,10 @@ bool worker_pool::try_enqueue(op_base& op) noexcept {
 
 void worker_pool::unlink_locked(op_base& op) noexcept {
   fifo& q = queues_[slot_of(op.ioprio)];
-  if (op.link_prev) op.link_prev->link_next = op.link_next; else q.head = op.link_next;
-  if (op.link_next) op.link_next->link_prev = op.link_prev; else q.tail = op.link_prev;
-  op.link_prev = op.link_next = nullptr;
+  emulated_op& e = state_of(op);
+  if (e.prev) state_of(*e.prev).next = e.next; else q.head = e.next;
+  if (e.next) state_of(*e.next).prev = e.prev; else q.tail = e.prev;
+  e.prev = e.next = nullptr;
   --queued_;
 }
 
@@ -117,18 +131,19 @@ worker_pool::cancel_outcome worker_pool::cancel(op_base& op) noexcept {
   cancel_outcome outcome;
   {
     std::lock_guard lock(mutex_);
-    switch (op.worker_state.load(std::memory_order_relaxed)) {
+    emulated_op& e = state_of(op);
+    switch (e.worker_state.load(std::memory_order_relaxed)) {
       case state_queued:
         unlink_locked(op);
-        op.worker_state.store(state_done, std::memory_order_relaxed);
+        e.worker_state.store(state_done, std::memory_order_relaxed);
         post_space_waiters_locked();
         outcome = cancel_outcome::dequeued;
         break;
       case state_running:
       case state_running | interrupt_bit:
-        if (interruptible(op.req)) {
-          op.worker_state.store(state_running | interrupt_bit, std::memory_order_release);
-          pthread_kill(native_[op.backend_index], worker_interrupt_signal());
+        if (kind_of(op).facts.interruptible) {
+          e.worker_state.store(state_running | interrupt_bit, std::memory_order_release);
+          pthread_kill(native_[e.worker], worker_interrupt_signal());
           outcome = cancel_outcome::interrupting;
         } else {
           outcome = cancel_outcome::running;
@@ -169,10 +184,10 @@ std::vector<op_base*> worker_pool::take_all_of_locked(const scheduler& owner) {
   std::vector<op_base*> taken;
   for (fifo& q : queues_) {
     for (op_base* op = q.head; op;) {
-      op_base* next = op->link_next;
-      if (op->owner == &owner) {
+      op_base* next = state_of(*op).next;
+      if (&op->owner->loop() == &owner) {
         unlink_locked(*op);
-        op->worker_state.store(state_done, std::memory_order_relaxed);
+        state_of(*op).worker_state.store(state_done, std::memory_order_relaxed);
         taken.push_back(op);
       }
       op = next;
@@ -185,7 +200,7 @@ std::vector<op_base*> worker_pool::running_of(const scheduler& owner) {
   std::vector<op_base*> ops;
   std::lock_guard lock(mutex_);
   for (op_base* op : running_)
-    if (op && op->owner == &owner) ops.push_back(op);
+    if (op && &op->owner->loop() == &owner) ops.push_back(op);
   return ops;
 }
 
@@ -212,8 +227,8 @@ void worker_pool::worker_main(unsigned index) noexcept {
         waking_ = true;
         chain = true;
       }
-      op->worker_state.store(state_running, std::memory_order_relaxed);
-      op->backend_index = index;  // who to signal if a cancel interrupts it
+      state_of(*op).worker_state.store(state_running, std::memory_order_relaxed);
+      state_of(*op).worker = index;  // who to signal if a cancel interrupts it
       running_[index] = op;
       post_space_waiters_locked();
     }
@@ -222,12 +237,14 @@ void worker_pool::worker_main(unsigned index) noexcept {
     // cancel() sets interrupt_bit (release; the check's acquire pairs with it) and signals this
     // thread; the call then returns EINTR, which means cancelled. A call that transferred
     // something before the signal reports that instead, as POSIX says it must.
-    int res = exec_blocking(op->req, interrupt_check{&op->worker_state, interrupt_bit});
+    running_state = &state_of(*op).worker_state;
+    int res = kind_of(*op).exec(op->req);
+    running_state = nullptr;
     if (res == -EINTR) res = -ECANCELED;
 
     {
       std::lock_guard lock(mutex_);
-      op->worker_state.store(state_done, std::memory_order_relaxed);
+      state_of(*op).worker_state.store(state_done, std::memory_order_relaxed);
       running_[index] = nullptr;
     }
     // The op may be resumed and destroyed as soon as it is pushed: touch nothing of it afterwards.
@@ -235,4 +252,4 @@ void worker_pool::worker_main(unsigned index) noexcept {
   }
 }
 
-}  // namespace couring::pool
+}  // namespace couring::emulation

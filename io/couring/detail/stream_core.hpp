@@ -5,7 +5,7 @@
 #pragma once
 
 #include <couring/assert.hpp>
-#include <couring/lazy_fifo.hpp>
+#include <couring/detail/lazy_fifo.hpp>
 #include <couring/resume_item.hpp>
 #include <couring/result.hpp>
 #include <couring/scheduler.hpp>
