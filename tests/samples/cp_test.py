@@ -64,6 +64,9 @@ def body(args, checks, tmp):
     r = harness.run_sample(args, "couring-cp", src, dst)
     checks.check(f"copy a {size >> 20} MiB file: exit 0", r.returncode == 0, r.stderr)
     checks.check("cmp: identical", same(src, dst))
+    allocated = lambda path: os.stat(path).st_blocks * 512
+    checks.check("the copy of a sparse file is as sparse (allocated bytes no more than the source's + 1 MiB)",
+                 allocated(dst) <= allocated(src) + (1 << 20), (allocated(dst), allocated(src)))
     checks.equal("mode preserved (0640)", stat.S_IMODE(os.stat(dst).st_mode), 0o640)
     checks.check("final line: throughput and backend", "MiB/s" in r.stdout and f"backend {args.backend}" in r.stdout,
                  r.stdout)
