@@ -2,7 +2,8 @@
 // SIGTERM.
 //
 // Each shard gets its own SO_REUSEPORT listener on the same address, so the kernel spreads new
-// connections over the shards and no shard hands sockets to another. The signal set is awaited
+// connections over the shards and no shard hands sockets to another. A port somebody else
+// listens on is an error ("Address already in use") unless --reuse-port asks to share it. The signal set is awaited
 // together with the servers (when_any): when a signal wins, every shard's server is cancelled
 // and awaited, which closes every connection, before main() returns.
 #pragma once
@@ -22,10 +23,20 @@
 
 namespace samples {
 
-// One listener per shard on `port` of `address` ("127.0.0.1", "::1"); with no address, "[::]"
-// (IPv6 and IPv4 on one dual-stack socket), or "0.0.0.0" where the machine has no IPv6.
-couring::result<std::vector<couring::tcp_listener>> listen_on_every_shard(const std::string& address,
-                                                                          std::uint16_t port);
+// Where a server listens, from its command line.
+struct listen_settings {
+  std::string address;      // "127.0.0.1", "::1"; empty: "[::]" (IPv6 and IPv4 on one dual-stack
+                            // socket), or "0.0.0.0" where the machine has no IPv6
+  std::uint16_t port = 0;
+  bool reuse_port = false;  // --reuse-port: share the port with other processes that set
+                            // SO_REUSEPORT (several instances behind one port); else it is ours alone
+};
+
+// --port, --address and --reuse-port; true if the current argument was one of them.
+bool listen_flag(command_line& cl, listen_settings& l);
+
+// One listener per shard on the settings' port and address.
+couring::result<std::vector<couring::tcp_listener>> listen_on_every_shard(const listen_settings& l);
 
 // What an accept loop does after a failed accept: false to stop (it was cancelled), true to go
 // on. Running out of descriptors (EMFILE, ENFILE) pauses briefly first so that the loop does not
@@ -60,8 +71,7 @@ couring::task<void> serve_everywhere(std::vector<couring::tcp_listener> listener
 // then runs `serve(tcp_listener) -> task<void>` on every shard until SIGINT or SIGTERM. Returns
 // the exit status. `serve` is copied to every shard: give it only what may be shared.
 template <class Serve>
-couring::task<int> serve_until_signal(std::string address, std::uint16_t port, Serve serve,
-                                      std::string extra = {}) {
+couring::task<int> serve_until_signal(listen_settings l, Serve serve, std::string extra = {}) {
   // Opened before the first connection so that a SIGTERM from now on is an orderly stop; the
   // other shards' threads block every signal, so it always reaches this set.
   auto sigs = couring::signal_set::open({SIGINT, SIGTERM});
@@ -69,9 +79,11 @@ couring::task<int> serve_until_signal(std::string address, std::uint16_t port, S
     fmt::print(stderr, "{}: signalfd: {}\n", program_name(), sigs.error().message());
     co_return 1;
   }
-  auto listeners = listen_on_every_shard(address, port);
+  auto listeners = listen_on_every_shard(l);
   if (!listeners) {
-    fmt::print(stderr, "{}: cannot listen on port {}: {}\n", program_name(), port, listeners.error().message());
+    bool busy = listeners.error() == std::errc::address_in_use;
+    fmt::print(stderr, "{}: cannot listen on port {}: {}{}\n", program_name(), l.port, listeners.error().message(),
+               busy ? " (another server listens there; --reuse-port shares the port)" : "");
     co_return 1;
   }
   couring::endpoint at = listeners->front().local_endpoint().value();

@@ -1,6 +1,6 @@
 // couring-http: a static file server for HTTP/1.0 and HTTP/1.1.
 //
-//   couring-http --root DIR [--port 8080] [--address ADDR] [--shards N] [--max-connections N]
+//   couring-http --root DIR [--port 8080] [--address ADDR] [--reuse-port] [--shards N] [--max-connections N]
 //                [--header-timeout SECONDS] [--send-timeout SECONDS] [--backend auto|io_uring|thread_pool]
 //
 // GET and HEAD, keep-alive and pipelining, Content-Type by extension, Last-Modified and
@@ -27,11 +27,12 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: couring-http --root DIR [--port P] [--address ADDR] [--shards N] [--max-connections N]\n"
+    "usage: couring-http --root DIR [--port P] [--address ADDR] [--reuse-port] [--shards N] [--max-connections N]\n"
     "                    [--header-timeout SECONDS] [--send-timeout SECONDS] [--backend auto|io_uring|thread_pool]\n"
     "  --root DIR              the directory to serve\n"
     "  --port P                TCP port (default 8080; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR          address to listen on (default: every IPv6 and IPv4 address)\n"
+    "  --reuse-port            share the port with other processes (SO_REUSEPORT); else a busy port is an error\n"
     "  --shards N              threads, each with its own listener (default 1; 0: one per CPU)\n"
     "  --max-connections N     open connections at most; more are answered 503 (default 1024)\n"
     "  --header-timeout S      a request's head must arrive within S seconds (default 10)\n"
@@ -75,16 +76,15 @@ struct server {
 
 int main(int argc, char** argv) {
   samples::runtime_options opts;
-  std::string address, root;
-  std::uint16_t port = 8080;
+  std::string root;
+  samples::listen_settings listen;
+  listen.port = 8080;
   std::size_t max_connections = 1024;
   http::site site;
   samples::command_line cl(argc, argv, usage);
   while (cl.next()) {
-    if (cl.runtime_flag(opts)) continue;
-    if (cl.is("--port")) port = static_cast<std::uint16_t>(cl.number(0, 65535));
-    else if (cl.is("--address")) address = cl.value();
-    else if (cl.is("--root")) root = cl.value();
+    if (cl.runtime_flag(opts) || samples::listen_flag(cl, listen)) continue;
+    if (cl.is("--root")) root = cl.value();
     else if (cl.is("--max-connections")) max_connections = static_cast<std::size_t>(cl.number(1, 1'000'000));
     else if (cl.is("--header-timeout"))
       site.header_timeout = std::chrono::milliseconds(static_cast<long>(cl.decimal(0.01, 3600) * 1000));
@@ -100,5 +100,5 @@ int main(int argc, char** argv) {
   site.root_fd = root_fd.get();
 
   server srv{site, max_connections};
-  return samples::run_main(opts, samples::serve_until_signal(address, port, srv, ", serving " + root));
+  return samples::run_main(opts, samples::serve_until_signal(listen, srv, ", serving " + root));
 }

@@ -1,7 +1,7 @@
 // couring-kv: an in-memory key-value server that speaks the Redis protocol (RESP2), enough for
 // redis-cli and redis-benchmark.
 //
-//   couring-kv [--port 6379] [--address ADDR] [--shards N] [--max-bulk BYTES]
+//   couring-kv [--port 6379] [--address ADDR] [--reuse-port] [--shards N] [--max-bulk BYTES]
 //              [--backend auto|io_uring|thread_pool]
 //
 // PING ECHO GET SET (EX PX NX XX GET KEEPTTL) DEL EXISTS INCR DECR INCRBY DECRBY EXPIRE PEXPIRE
@@ -25,9 +25,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: couring-kv [--port P] [--address ADDR] [--shards N] [--max-bulk BYTES] [--backend auto|io_uring|thread_pool]\n"
+    "usage: couring-kv [--port P] [--address ADDR] [--reuse-port] [--shards N] [--max-bulk BYTES] [--backend auto|io_uring|thread_pool]\n"
     "  --port P          TCP port (default 6379; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR    address to listen on (default: every IPv6 and IPv4 address)\n"
+    "  --reuse-port      share the port with other processes (SO_REUSEPORT); else a busy port is an error\n"
     "  --shards N        threads, each owning a share of the keys (default 1; 0: one per CPU)\n"
     "  --max-bulk BYTES  longest argument accepted (default 16 MiB); a whole command may hold\n"
     "                    4 times that plus 1 MiB\n";
@@ -65,25 +66,23 @@ struct server {
 };
 
 // The stores live here, in the main task, for as long as any shard serves.
-task<int> kv_main(std::string address, std::uint16_t port, resp::limits l) {
+task<int> kv_main(samples::listen_settings listen, resp::limits l) {
   std::vector<kv::store> stores(shard_count());
-  co_return co_await samples::serve_until_signal(address, port, server{kv::keyspace{&stores}, l});
+  co_return co_await samples::serve_until_signal(listen, server{kv::keyspace{&stores}, l});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   samples::runtime_options opts;
-  std::string address;
-  std::uint16_t port = 6379;
+  samples::listen_settings listen;
+  listen.port = 6379;
   resp::limits l;
   for (samples::command_line cl(argc, argv, usage); cl.next();) {
-    if (cl.runtime_flag(opts)) continue;
-    if (cl.is("--port")) port = static_cast<std::uint16_t>(cl.number(0, 65535));
-    else if (cl.is("--address")) address = cl.value();
-    else if (cl.is("--max-bulk")) l.max_bulk = static_cast<std::size_t>(cl.number(1, std::int64_t{1} << 32));
+    if (cl.runtime_flag(opts) || samples::listen_flag(cl, listen)) continue;
+    if (cl.is("--max-bulk")) l.max_bulk = static_cast<std::size_t>(cl.number(1, std::int64_t{1} << 32));
     else cl.unknown();
   }
   l.max_command = 4 * l.max_bulk + (1 << 20);  // a few of the largest arguments, plus room for small ones
-  return samples::run_main(opts, kv_main(address, port, l));
+  return samples::run_main(opts, kv_main(listen, l));
 }

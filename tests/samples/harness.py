@@ -174,6 +174,21 @@ class Server:
         self.stderr.close()
 
 
+def busy_port_refused(checks, args, name, port, *extra, label=""):
+    """A second server on a port that another one listens on must fail at once (exit 1, saying
+    why), not start and silently take a share of the first one's connections."""
+    argv = [os.path.join(args.bin_dir, name), "--backend", args.backend, "--port", str(port), *extra]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        out = "still running after 5 s: " + out
+    checks.check(f"{name}{label}: a second instance on a busy port exits 1, 'Address already in use'",
+                 p.returncode == 1 and "Address already in use" in err, (p.returncode, out.strip(), err.strip()))
+
+
 def connect(port, host="127.0.0.1", timeout=5.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)

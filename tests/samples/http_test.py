@@ -103,6 +103,7 @@ def body(args, checks, tmp):
         base = f"http://127.0.0.1:{srv.port}"
         checks.check("startup line says what is served", root in srv.startup_line, srv.startup_line)
         idle_fds = srv.fd_count()
+        harness.busy_port_refused(checks, args, "couring-http", srv.port, "--root", root)
 
         # ---- byte-exact bodies with curl --------------------------------------------------------
         for name in ["small.txt", "big.bin", "sub/style.css", "empty.txt"]:

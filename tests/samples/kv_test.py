@@ -56,6 +56,7 @@ def body(args, checks, tmp):
     with harness.Server(args, "couring-kv", tmp=tmp) as srv:
         p = srv.port
         idle_fds = srv.fd_count()
+        harness.busy_port_refused(checks, args, "couring-kv", p)
         # ---- redis-cli round trips ------------------------------------------------------------------
         checks.equal("redis-cli PING", cli(p, "PING"), "PONG")
         checks.equal("redis-cli PING msg", cli(p, "PING", "hi there"), "hi there")
