@@ -109,13 +109,8 @@ std::string add_to(store& s, std::string_view key, std::int64_t by) {
 
 std::string expire(store& s, std::string_view key, std::int64_t at) {
   std::string r;
-  store::entry* e = s.find(key);
-  if (!e) resp::integer(r, 0);
-  else if (at <= now_ms()) resp::integer(r, s.erase(key) ? 1 : 0);  // a time in the past deletes the key
-  else {
-    e->expires_at = at;
-    resp::integer(r, 1);
-  }
+  if (at <= now_ms()) resp::integer(r, s.erase(key) ? 1 : 0);  // a time in the past deletes the key
+  else resp::integer(r, s.expire(key, at) ? 1 : 0);
   return r;
 }
 

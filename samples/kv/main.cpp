@@ -33,12 +33,13 @@ constexpr std::string_view usage =
     "  --max-bulk BYTES  longest argument accepted (default 16 MiB); a whole command may hold\n"
     "                    4 times that plus 1 MiB\n";
 
-// Keys that expire but are never read again would stay for ever with lazy expiry alone.
+// Active expiry, ten times a second for at most a millisecond (store.hpp): keys that expire but
+// are never read again would otherwise stay for ever.
 task<void> sweep_expired(kv::store& s) {
   for (;;) {
-    auto slept = co_await sleep_for(1s);
+    auto slept = co_await sleep_for(100ms);
     if (!slept) co_return;  // cancelled: the server is stopping
-    s.remove_expired();
+    s.remove_some_expired(1ms);
   }
 }
 
