@@ -23,10 +23,11 @@ task<void> serve_connection(tcp_stream conn, keyspace ks, const resp::limits& l)
   std::size_t start = 0;  // where the next command begins in `in`
   std::string out;        // replies not yet sent
   std::vector<std::string_view> args;
+  resp::parser parser(l);
   for (;;) {
     bool close = false;
     for (;;) {
-      auto parsed = resp::parse_command(std::string_view(in).substr(start), args, l);
+      auto parsed = parser.parse(std::string_view(in).substr(start), args);
       if (parsed.outcome == resp::parse_result::kind::incomplete) {
         if (in.size() - start <= l.max_command) break;
         parsed = {resp::parse_result::kind::protocol_error, 0, "Protocol error: command too large"};

@@ -1,6 +1,7 @@
 """couring-kv against what a demanding user tries: numbers at the edge of 64 bits, a million keys
-with a time to live."""
+with a time to live, and a command of a million arguments trickling in."""
 import subprocess
+import threading
 import time
 
 import harness
@@ -69,8 +70,28 @@ def expiry(args, checks, tmp):
         checks.equal("SIGTERM: exit 0", srv.stop(), 0)
 
 
+def parsing(args, checks, tmp):
+    with harness.Server(args, "couring-kv", tmp=tmp) as srv:
+        # A command of many arguments, arriving in pieces: parsed once, not again from its start on
+        # every read (which costs time quadratic in its length).
+        n = int(1_000_000 * harness.scale())
+        command = b"*%d\r\n$4\r\nECHO\r\n" % (n + 1) + b"$1\r\nx\r\n" * n
+        cpu0 = srv.cpu_seconds()
+        with harness.connect(srv.port, timeout=60) as s:
+            sender = threading.Thread(target=lambda: [s.sendall(command[i:i + 4096])
+                                                      for i in range(0, len(command), 4096)])
+            sender.start()
+            got = read_replies(s, 1, timeout=60)
+            sender.join()
+        used = srv.cpu_seconds() - cpu0
+        checks.check(f"ECHO with {n} arguments in 4 KiB writes: the arity error", got and got[0].startswith(
+            b"-ERR wrong number of arguments for 'echo'"), got[:1])
+        checks.check(f"...parsed in linear time: under 0.5 s of server CPU (used {used:.2f} s)", used < 0.5)
+        checks.equal("SIGTERM: exit 0", srv.stop(), 0)
+
+
 def body(args, checks, tmp):
-    for part in [overflow, expiry]:
+    for part in [overflow, expiry, parsing]:
         try:
             part(args, checks, tmp)
         except harness.Skip:
