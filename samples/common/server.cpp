@@ -90,6 +90,22 @@ couring::task<bool> keep_accepting(std::error_code e) {
   co_return true;
 }
 
+namespace {
+
+constexpr std::size_t max_parting = 64;  // connections being turned away at once
+
+couring::task<void> say_and_close(couring::tcp_stream conn, std::string answer) {
+  using namespace std::chrono_literals;
+  auto sent = co_await conn.send(couring::const_buffer_of(answer)).with_timeout(1s);  // fits the socket buffer
+  if (sent) co_await close_gracefully(conn);
+}
+
+}  // namespace
+
+void turn_away(couring::task_group& parting, couring::tcp_stream conn, std::string answer) {
+  if (parting.running() < max_parting) parting.spawn(say_and_close(std::move(conn), std::move(answer)));
+}
+
 couring::task<void> close_gracefully(const couring::tcp_stream& conn) {
   using namespace std::chrono_literals;
   auto shut = co_await conn.shutdown(SHUT_WR);

@@ -49,6 +49,13 @@ couring::task<bool> keep_accepting(std::error_code e);
 // FIN first, then drain what the client still sends, for a bounded time and amount.
 couring::task<void> close_gracefully(const couring::tcp_stream& conn);
 
+// Answers a client that cannot be served now (HTTP's 503, Redis's "max number of clients
+// reached") and closes its connection gracefully, so that the answer is read rather than lost to
+// a reset: the client has usually sent its request already, and closing a socket with unread
+// bytes sends a RST. Runs in `parting` (the accept loop goes on meanwhile), at most 64 at once:
+// beyond that a flood of clients is closed without a word.
+void turn_away(couring::task_group& parting, couring::tcp_stream conn, std::string answer);
+
 namespace detail {
 
 // Runs serve(listener) on shard `shard` and waits for it from the caller's shard; cancelling the

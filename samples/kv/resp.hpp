@@ -18,9 +18,6 @@ struct limits {
   std::size_t max_bulk = 16 << 20;      // one argument's length; Redis's proto-max-bulk-len is 512 MiB
   std::size_t max_args = 1024 * 1024;   // elements of one multibulk (Redis's limit)
   std::size_t max_inline = 64 * 1024;   // an inline command's line (Redis's limit)
-  // One whole command, however many arguments it has: many arguments each under max_bulk must not
-  // add up to unbounded memory (Redis's client-query-buffer-limit plays this part).
-  std::size_t max_command = 65 << 20;  // main.cpp: 4 * max_bulk + 1 MiB
 };
 
 struct parse_result {

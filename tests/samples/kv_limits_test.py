@@ -1,5 +1,7 @@
-"""couring-kv against what a demanding user tries: numbers at the edge of 64 bits, a million keys
-with a time to live, and a command of a million arguments trickling in."""
+"""couring-kv against what a demanding user tries: numbers at the edge of 64 bits, more clients
+than allowed, clients that idle or stream huge commands, a million keys with a time to live, and
+a command of a million arguments trickling in."""
+import socket
 import subprocess
 import threading
 import time
@@ -33,6 +35,98 @@ def overflow(args, checks, tmp):
         checks.equal("DECR to the smallest 64-bit integer", cli(p, "DECR", "n"), str(INT64_MIN))
         checks.check("one more DECR: an error, not a wrap", cli(p, "DECR", "n").startswith("ERR increment or decrement"))
         checks.equal("...n unchanged", cli(p, "GET", "n"), str(INT64_MIN))
+        checks.equal("SIGTERM: exit 0", srv.stop(), 0)
+
+
+def clients_and_idling(args, checks, tmp):
+    """--max-clients (Redis's maxclients) and --timeout (Redis's timeout)."""
+    with harness.Server(args, "couring-kv", "--max-clients", "4", "--timeout", "1", tmp=tmp) as srv:
+        idle_fds = srv.fd_count()
+        held = [harness.connect(srv.port) for _ in range(4)]
+        for s in held:  # each is accepted and counted before the fifth comes
+            s.sendall(resp("PING"))
+            read_replies(s, 1)
+        with harness.connect(srv.port) as s:
+            data = harness.recv_until_closed(s)
+            checks.equal("a fifth client over --max-clients 4: the Redis error, then closed", data,
+                         b"-ERR max number of clients reached\r\n")
+        for s in held:
+            s.close()
+        deadline, answer = time.monotonic() + 5, ""
+        while answer != "PONG" and time.monotonic() < deadline:  # the server sees the closes asynchronously
+            answer = cli(srv.port, "PING")
+        checks.equal("below the limit again: served", answer, "PONG")
+
+        with harness.connect(srv.port, timeout=10) as idle, harness.connect(srv.port) as busy:
+            t0 = time.monotonic()
+            for _ in range(8):  # 2 s of a PING every 0.25 s: never idle for a whole second
+                busy.sendall(resp("PING"))
+                read_replies(busy, 1)
+                time.sleep(0.25)
+            closed_after = time.monotonic() - t0 if harness.recv_until_closed(idle) == b"" else None
+            checks.check("--timeout 1: an idle client is closed after about a second, without a word",
+                         closed_after is not None and closed_after < 5, closed_after)
+            busy.sendall(resp("PING"))
+            checks.equal("...a client that keeps talking is not", read_replies(busy, 1), [b"+PONG\r\n"])
+        checks.equal("no fd leaked", srv.settled_fd_count(idle_fds), idle_fds)
+        checks.equal("SIGTERM: exit 0", srv.stop(), 0)
+
+
+def query_memory(args, checks, tmp):
+    """Commands being received are held in memory until complete. One client may hold
+    --max-query-buffer of them (Redis's client-query-buffer-limit), all clients together
+    --max-query-memory: beyond it a client is answered an error and closed, so that twenty
+    clients streaming huge values cannot take the machine's memory."""
+    mib = 1 << 20
+    budget = 64 * mib
+    with harness.Server(args, "couring-kv", "--max-bulk", str(4 * mib), "--max-query-memory", str(budget),
+                        tmp=tmp) as srv:
+        rss0 = srv.rss_bytes()
+        almost = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s" % (4 * mib, b"k" * (4 * mib), 4 * mib, b"v" * (4 * mib - 10))
+
+        def send(s):  # 8 MiB of a SET of two 4 MiB arguments, and not its end
+            try:
+                s.sendall(almost)
+            except OSError:  # refused and closed while sending
+                pass
+        socks = [harness.connect(srv.port, timeout=10) for _ in range(20)]
+        senders = [threading.Thread(target=send, args=(s,)) for s in socks]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(timeout=20)
+        time.sleep(0.3)
+        grown, refused = srv.rss_bytes() - rss0, 0
+        for s in socks:
+            s.settimeout(0.5)
+            try:
+                data = s.recv(200)
+            except socket.timeout:
+                data = None
+            except ConnectionResetError:
+                data = b"reset"
+            refused += data is not None and data.startswith(b"-ERR")
+        checks.check(f"20 clients with 8 MiB each under --max-query-memory 64 MiB: some refused with -ERR ({refused})",
+                     refused >= 10)
+        checks.check(f"...the server's memory grew by less than the limit plus 48 MiB, not by 160 (grew {grown / mib:.0f} MiB)",
+                     grown < budget + 48 * mib)
+        for s in socks:
+            s.close()
+        big = b"x" * (4 * mib - 100)
+        deadline, answer = time.monotonic() + 5, None
+        while answer != [b"+OK\r\n"] and time.monotonic() < deadline:  # the closes are seen asynchronously
+            with harness.connect(srv.port) as s:
+                s.sendall(resp("SET", "big", big))
+                answer = read_replies(s, 1)
+        checks.equal("once they are gone, their memory is free again: a new client's 4 MiB SET is taken", answer,
+                     [b"+OK\r\n"])
+        with harness.connect(srv.port) as s:
+            answers = []
+            for i in range(20):  # 80 MiB in all, over the 64 MiB limit: fine, one at a time
+                s.sendall(resp("SET", f"big{i % 2}", big))
+                answers += read_replies(s, 1)
+        checks.equal("20 complete 4 MiB SETs in a row on one connection: each one's memory is given back",
+                     answers, [b"+OK\r\n"] * 20)
         checks.equal("SIGTERM: exit 0", srv.stop(), 0)
 
 
@@ -91,13 +185,16 @@ def parsing(args, checks, tmp):
 
 
 def body(args, checks, tmp):
-    for part in [overflow, expiry, parsing]:
+    for part in [overflow, clients_and_idling, query_memory, expiry, parsing]:
         try:
             part(args, checks, tmp)
         except harness.Skip:
             raise
         except Exception as e:  # one part's surprise must not hide what the others find
             checks.check(f"{part.__name__} ran to its end", False, repr(e))
+    harness.usage_errors(checks, args, "couring-kv", [["--max-clients", "0"], ["--timeout", "-1"],
+                                                      ["--max-query-buffer", "10"], ["--max-query-memory", "x"]])
+
 
 
 harness.main(body)

@@ -171,7 +171,7 @@ def body(args, checks, tmp):
                 b"-ERR Protocol error: invalid bulk length"), data[:60])
         with harness.connect(p) as s:
             arg = b"$1000\r\n" + b"a" * 1000 + b"\r\n"
-            try:  # 1.1 MB of small arguments in one command: over 4 * --max-bulk + 1 MiB in total
+            try:  # 1.1 MB of small arguments in one command: over 2 * --max-bulk + 1 MiB in total (--max-query-buffer)
                 s.sendall(b"*3000\r\n" + arg * 1100)
             except (BrokenPipeError, ConnectionResetError):
                 pass
