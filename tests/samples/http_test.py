@@ -150,6 +150,13 @@ def body(args, checks, tmp):
             checks.equal("If-Modified-Since older: 200", r.status, 200)
             r = ask(b"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: yesterday\r\n\r\n")
             checks.equal("If-Modified-Since unparseable: ignored, 200", r.status, 200)
+            # RFC 9110 5.6.7: a recipient must also understand the two obsolete formats.
+            for label, later, earlier in [("RFC 850", "Friday, 31-Dec-49 23:59:59 GMT", "Thursday, 01-Jan-98 00:00:00 GMT"),
+                                          ("asctime", "Fri Dec 31 23:59:59 2049", "Thu Jan  1 00:00:00 1998")]:
+                r = ask(f"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {later}\r\n\r\n".encode())
+                checks.equal(f"If-Modified-Since in the {label} format, later than the file: 304", r.status, 304)
+                r = ask(f"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {earlier}\r\n\r\n".encode())
+                checks.equal(f"If-Modified-Since in the {label} format, earlier: 200", r.status, 200)
             big = files["big.bin"]
             r = ask(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999999\r\n\r\n")
             checks.check("Range a-b: 206, exact bytes, Content-Range",
@@ -243,6 +250,12 @@ def body(args, checks, tmp):
             ("a 10 KiB header", b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 10240 + b"\r\n\r\n", 431),
             ("100 headers", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n", 431),
             ("a head that never ends", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 2000, 431),
+            ("two Host fields (RFC 9112 3.2)", b"GET / HTTP/1.1\r\nHost: t\r\nHost: evil\r\n\r\n", 400),
+            ("two Host fields in HTTP/1.0", b"GET / HTTP/1.0\r\nHost: t\r\nhost: t\r\n\r\n", 400),
+            ("a NUL in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n", 400),
+            ("a bare CR in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400),
+            ("a bare CR in the Host", b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
+            ("a control character in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x07b\r\n\r\n", 400),
         ]
         for name, raw, want in cases:
             checks.equal(f"hostile: {name} -> {want}", exchange(srv.port, raw), want)
