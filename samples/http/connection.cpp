@@ -51,14 +51,14 @@ task<bool> respond(const tcp_stream& conn, const request& req, const site& s) {
   }
 
   decoded_path path = decode_path(req.target);
+  if (path.status == 0 && path.hidden && !s.dotfiles) path.status = 404;  // as if it were not there
   if (path.status != 0) {
     bool sent = co_await send_text(conn, simple_response(path.status, keep, minor, head_only));
     co_return keep && sent;
   }
   opened_file f = co_await open_beneath(s.root_fd, path);
   if (f.status == 301) {
-    std::string location(req.target.substr(0, req.target.find_first_of("?#")));
-    location += '/';
+    std::string location = directory_location(path, req.target);
     bool sent = co_await send_text(conn, simple_response(301, keep, minor, head_only, location));
     co_return keep && sent;
   }

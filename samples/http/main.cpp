@@ -1,12 +1,13 @@
 // couring-http: a static file server for HTTP/1.0 and HTTP/1.1.
 //
 //   couring-http --root DIR [--port 8080] [--address ADDR] [--reuse-port] [--shards N] [--max-connections N]
-//                [--header-timeout SECONDS] [--send-timeout SECONDS] [--backend auto|io_uring|thread_pool]
+//                [--header-timeout SECONDS] [--send-timeout SECONDS] [--dotfiles]
+//                [--backend auto|io_uring|thread_pool]
 //
 // GET and HEAD, keep-alive and pipelining, Content-Type by extension, Last-Modified and
-// If-Modified-Since (304), single byte ranges (206, 416), index.html for directories. File bodies
-// go out with send_file: spliced inside the kernel on io_uring, copied through a buffer on the
-// thread pool. Every file is opened beneath the root by the kernel's own rules (http/resolve.hpp).
+// If-Modified-Since (304), single byte ranges (206, 416), index.html for directories; files whose
+// names start with a dot only with --dotfiles. File bodies go out with send_file: spliced inside
+// the kernel on io_uring, copied through a buffer on the thread pool. Every file is opened beneath the root by the kernel's own rules (http/resolve.hpp).
 //
 // The files: request.cpp parses, resolve.cpp maps a target to a file, response.cpp and range.cpp
 // build answers, connection.cpp runs one connection, and this file the listeners.
@@ -28,7 +29,8 @@ namespace {
 
 constexpr std::string_view usage =
     "usage: couring-http --root DIR [--port P] [--address ADDR] [--reuse-port] [--shards N] [--max-connections N]\n"
-    "                    [--header-timeout SECONDS] [--send-timeout SECONDS] [--backend auto|io_uring|thread_pool]\n"
+    "                    [--header-timeout SECONDS] [--send-timeout SECONDS] [--dotfiles]\n"
+    "                    [--backend auto|io_uring|thread_pool]\n"
     "  --root DIR              the directory to serve\n"
     "  --port P                TCP port (default 8080; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR          address to listen on (default: every IPv6 and IPv4 address)\n"
@@ -36,7 +38,9 @@ constexpr std::string_view usage =
     "  --shards N              threads, each with its own listener (default 1; 0: one per CPU)\n"
     "  --max-connections N     open connections at most; more are answered 503 (default 1024)\n"
     "  --header-timeout S      a request's head must arrive within S seconds (default 10)\n"
-    "  --send-timeout S        a response must be taken within S seconds (default 60)\n";
+    "  --send-timeout S        a response must be taken within S seconds (default 60)\n"
+    "  --dotfiles              serve files and directories whose name starts with a dot (.env, .git/);\n"
+    "                          without it they are 404, except /.well-known/\n";
 
 // Beyond the limit a connection gets a 503 at once instead of waiting in the backlog: the client
 // learns the server is busy, and nobody can hold more than the limit open.
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
   while (cl.next()) {
     if (cl.runtime_flag(opts) || samples::listen_flag(cl, listen)) continue;
     if (cl.is("--root")) root = cl.value();
+    else if (cl.is("--dotfiles")) site.dotfiles = true;
     else if (cl.is("--max-connections")) max_connections = static_cast<std::size_t>(cl.number(1, 1'000'000));
     else if (cl.is("--header-timeout"))
       site.header_timeout = std::chrono::milliseconds(static_cast<long>(cl.decimal(0.01, 3600) * 1000));

@@ -89,6 +89,12 @@ def make_site(tmp):
     os.symlink("/etc", os.path.join(root, "etc_link"))
     os.symlink("small.txt", os.path.join(root, "link_in"))
     os.mkfifo(os.path.join(root, "fifo"))
+    os.makedirs(os.path.join(root, ".git"))
+    os.makedirs(os.path.join(root, ".well-known"))
+    for name, data in [(".env", b"PASSWORD=hunter2\n"), (".git/config", b"[core]\n"),
+                       (".well-known/security.txt", b"Contact: mailto:security@example.com\n")]:
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
     return root, files
 
 
@@ -174,6 +180,14 @@ def body(args, checks, tmp):
             r = ask(b"GET /sub HTTP/1.1\r\nHost: t\r\n\r\n")
             checks.check("a directory without its slash: 301 to it", r.status == 301 and r.header("location") == "/sub/",
                          (r.status, r.headers))
+            for target, want in [("//sub", "/sub/"), ("//sub?a=1&b=%2F", "/sub/?a=1&b=%2F"), ("/sub?x", "/sub/?x"),
+                                 ("/./sub", "/sub/"), ("/%2F%2Fsub", "/sub/"), ("///sub#frag", "/sub/")]:
+                r = ask(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                checks.check(f"GET {target}: 301 to {want}, a path on this server (never //host), query kept",
+                             r.status == 301 and r.header("location") == want, (r.status, r.header("location")))
+            r = ask(b"GET /.well-known/security.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            checks.check("/.well-known/ is served (RFC 8615), dotfiles or not", r.status == 200 and r.body.startswith(
+                b"Contact:"), r.status)
             r = ask(b"GET /noindex/ HTTP/1.1\r\nHost: t\r\n\r\n")
             checks.equal("a directory without index.html: 404", r.status, 404)
             r = ask(b"GET /missing.txt HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -256,6 +270,10 @@ def body(args, checks, tmp):
             ("a bare CR in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400),
             ("a bare CR in the Host", b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
             ("a control character in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x07b\r\n\r\n", 400),
+            ("a dotfile", get("/.env"), 404),
+            ("a file in a dot directory", get("/.git/config"), 404),
+            ("a dotfile, percent-encoded", get("/%2eenv"), 404),
+            ("a dot directory with its index", get("/.git/"), 404),
         ]
         for name, raw, want in cases:
             checks.equal(f"hostile: {name} -> {want}", exchange(srv.port, raw), want)
@@ -305,6 +323,10 @@ def body(args, checks, tmp):
                      f"Document Length:        {len(files['big.bin'])} bytes" in r.stdout, r.stdout + r.stderr)
         checks.equal("no fd leaked after wrk and ab", srv.settled_fd_count(idle_fds), idle_fds)
         checks.equal("SIGTERM: couring-http exits 0", srv.stop(), 0)
+
+    with harness.Server(args, "couring-http", "--root", root, "--dotfiles", tmp=tmp) as srv:
+        checks.equal("--dotfiles: a dotfile is served", exchange(srv.port, b"GET /.env HTTP/1.1\r\nHost: t\r\n\r\n"), 200)
+        checks.equal("--dotfiles: SIGTERM exits 0", srv.stop(), 0)
 
     # The connection limit, and a sharded server under load.
     with harness.Server(args, "couring-http", "--root", root, "--max-connections", "4", "--header-timeout", "5",
