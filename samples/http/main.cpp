@@ -23,7 +23,6 @@
 #include <string>
 
 using namespace couring;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -42,17 +41,10 @@ constexpr std::string_view usage =
     "  --dotfiles              serve files and directories whose name starts with a dot (.env, .git/);\n"
     "                          without it they are 404, except /.well-known/\n";
 
-// Beyond the limit a connection gets a 503 at once instead of waiting in the backlog: the client
-// learns the server is busy, and nobody can hold more than the limit open.
-task<void> turn_away(tcp_stream conn) {
-  std::string busy = http::simple_response(503, false, 1, false);
-  (void)co_await send(conn.fd(), const_buffer_of(busy)).with_timeout(100ms);  // fits the socket buffer
-}
-
 // One shard's server: its own copy of the site, its share of the connection limit.
 task<void> serve(http::site s, std::size_t max_connections, tcp_listener listener) {
   std::size_t limit = (max_connections + shard_count() - 1) / shard_count();
-  task_group connections(co_await current_stop_token());
+  task_group connections(co_await current_stop_token()), parting(co_await current_stop_token());
   for (;;) {
     auto conn = co_await listener.accept();
     if (!conn) {
@@ -61,13 +53,16 @@ task<void> serve(http::site s, std::size_t max_connections, tcp_listener listene
       continue;
     }
     if (connections.running() >= limit) {
-      co_await turn_away(std::move(*conn));
+      // A 503 at once instead of a wait in the backlog: the client learns the server is busy,
+      // and nobody can hold more than the limit open.
+      samples::turn_away(parting, std::move(*conn), http::simple_response(503, false, 1, false));
       continue;
     }
     (void)conn->set_nodelay(true);  // a response's last segment must not wait for an ACK
     connections.spawn(http::serve_connection(std::move(*conn), s));  // s outlives them: joined below
   }
   co_await connections.join();
+  co_await parting.join();
 }
 
 struct server {

@@ -210,8 +210,9 @@ def connect(port, host="127.0.0.1", timeout=5.0):
     return s
 
 
-def recv_until_closed(s, limit=1 << 24):
-    """Everything the peer sends until it closes (or the socket's timeout, or a reset)."""
+def recv_until_closed(s, limit=1 << 24, raise_reset=False):
+    """Everything the peer sends until it closes (or the socket's timeout, or a reset: raised
+    instead with raise_reset)."""
     data = b""
     try:
         while len(data) < limit:
@@ -219,8 +220,11 @@ def recv_until_closed(s, limit=1 << 24):
             if not chunk:
                 break
             data += chunk
-    except (socket.timeout, ConnectionResetError):
+    except socket.timeout:
         pass
+    except ConnectionResetError:
+        if raise_reset:
+            raise
     return data
 
 

@@ -3,6 +3,7 @@ sample claims, every hostile input answered with its status code (never a file o
 root), slowloris, the connection limit, no fd leak, SIGTERM exit 0."""
 import os
 import re
+import resource
 import socket
 import subprocess
 import time
@@ -100,6 +101,38 @@ def make_site(tmp):
 
 def curl(*argv):
     return subprocess.run(["curl", "-s", "--max-time", "10", *argv], capture_output=True, timeout=20)
+
+
+def descriptor_pressure(args, checks, tmp, root, files):
+    """With the descriptor limit all but reached, a body that cannot be spliced (the pipe cannot
+    be made) still arrives whole: never a 200 head followed by a cut body."""
+    with harness.Server(args, "couring-http", "--root", root, tmp=tmp) as srv:
+        used = sorted(int(fd) for fd in os.listdir(f"/proc/{srv.proc.pid}/fd"))
+        free = [n for n in range(used[-1] + 3) if n not in used][:2]
+        limit = free[1] + 1  # room for exactly two more: the connection and the file
+        hard = resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (limit, hard))
+        for name in ["big.bin", "small.txt"]:
+            with harness.connect(srv.port, timeout=10) as s:
+                s.sendall(f"GET /{name} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+                data = harness.recv_until_closed(s)
+            head, _, body = data.partition(b"\r\n\r\n")
+            whole = head.startswith(b"HTTP/1.1 200") and body == files[name]
+            clean_refusal = head.startswith(b"HTTP/1.1 5") and b"200" not in head
+            checks.check(f"one descriptor short of a pipe: GET /{name} is whole (or a clean 5xx before any head)",
+                         whole or clean_refusal, (head[:40], len(body)))
+        resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
+        checks.equal("...and the server goes on: a 3 MiB file afterwards", fetch_body(srv.port, "/big.bin"), files["big.bin"])
+        checks.equal("SIGTERM: exit 0", srv.stop(), 0)
+
+
+def fetch_body(port, target):
+    with harness.connect(port) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        try:
+            return Reader(s).response().body
+        except (EOFError, ConnectionResetError) as e:
+            return repr(e)
 
 
 def body(args, checks, tmp):
@@ -324,6 +357,7 @@ def body(args, checks, tmp):
         checks.equal("no fd leaked after wrk and ab", srv.settled_fd_count(idle_fds), idle_fds)
         checks.equal("SIGTERM: couring-http exits 0", srv.stop(), 0)
 
+    descriptor_pressure(args, checks, tmp, root, files)
     with harness.Server(args, "couring-http", "--root", root, "--dotfiles", tmp=tmp) as srv:
         checks.equal("--dotfiles: a dotfile is served", exchange(srv.port, b"GET /.env HTTP/1.1\r\nHost: t\r\n\r\n"), 200)
         checks.equal("--dotfiles: SIGTERM exits 0", srv.stop(), 0)
@@ -338,6 +372,16 @@ def body(args, checks, tmp):
         with harness.connect(srv.port) as s:
             data = harness.recv_until_closed(s)
             checks.check("over --max-connections: 503 and closed", data.startswith(b"HTTP/1.1 503"), data[:40])
+        answers = []
+        for _ in range(20):  # the request is sent before the server sees the connection: unread when it closes
+            with harness.connect(srv.port) as s:
+                s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                try:
+                    answers.append(harness.recv_until_closed(s, raise_reset=True)[:12])
+                except ConnectionResetError:
+                    answers.append("reset")
+        checks.equal("turned away with a request already sent: the 503 every time, never a reset",
+                     answers, [b"HTTP/1.1 503"] * 20)
         for s in held:
             s.close()
         status = None
