@@ -1,11 +1,12 @@
 // The skeleton the three servers share: one listener per shard, and a clean stop on SIGINT or
 // SIGTERM.
 //
-// Each shard gets its own SO_REUSEPORT listener on the same address, so the kernel spreads new
-// connections over the shards and no shard hands sockets to another. A port somebody else
-// listens on is an error ("Address already in use") unless --reuse-port asks to share it. The signal set is awaited
-// together with the servers (when_any): when a signal wins, every shard's server is cancelled
-// and awaited, which closes every connection, before main() returns.
+// Each shard gets its own listener on the same address (SO_REUSEPORT where there are several),
+// so the kernel spreads new connections over the shards and no shard hands sockets to another.
+// A port somebody else listens on is an error ("Address already in use") unless --reuse-port asks
+// to share it. The signal set is awaited together with the servers (when_any): when a signal
+// wins, every shard's server is cancelled and awaited, which closes every connection, before
+// main() returns.
 #pragma once
 
 #include "command_line.hpp"

@@ -17,7 +17,8 @@ using namespace couring;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: couring-echo [--port P] [--address ADDR] [--reuse-port] [--shards N] [--backend auto|io_uring|thread_pool]\n"
+    "usage: couring-echo [--port P] [--address ADDR] [--reuse-port] [--shards N]\n"
+    "                    [--backend auto|io_uring|thread_pool]\n"
     "  --port P        TCP port (default 7000; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR  address to listen on (default: every IPv6 and IPv4 address)\n"
     "  --reuse-port    share the port with other processes (SO_REUSEPORT); else a busy port is an error\n"

@@ -73,45 +73,34 @@ std::optional<std::time_t> to_time(int year, int month, int day, int hour, int m
   return t;
 }
 
-// "Sun, 06 Nov 1994 08:49:37 GMT"
-std::optional<std::time_t> imf_fixdate(std::string_view text) {
+// The IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" and RFC 850's obsolete "Sunday, 06-Nov-94
+// 08:49:37 GMT" differ only in the day names, the separator within the date and the year's
+// digits. For a two-digit year, RFC 9110 §5.6.7: one that would be more than 50 years in the
+// future is the latest past year with those digits.
+template <std::size_t N>
+std::optional<std::time_t> day_first_date(std::string_view text, const std::array<std::string_view, N>& days,
+                                          std::string_view separator, std::size_t year_digits) {
   reader r(text);
-  r.one_of(day_names);
+  r.one_of(days);
   r.literal(", ");
   int day = r.number(2);
-  r.literal(" ");
+  r.literal(separator);
   int month = r.one_of(month_names);
-  r.literal(" ");
-  int year = r.number(4);
-  r.literal(" ");
-  int h, m, s;
-  r.time_of_day(h, m, s);
-  r.literal(" GMT");
-  return r.done() ? to_time(year, month, day, h, m, s) : std::nullopt;
-}
-
-// "Sunday, 06-Nov-94 08:49:37 GMT" (RFC 850, obsolete): the year has two digits. RFC 9110 §5.6.7:
-// one that would be more than 50 years in the future is the latest past year with those digits.
-std::optional<std::time_t> rfc850_date(std::string_view text) {
-  reader r(text);
-  r.one_of(long_day_names);
-  r.literal(", ");
-  int day = r.number(2);
-  r.literal("-");
-  int month = r.one_of(month_names);
-  r.literal("-");
-  int yy = r.number(2);
+  r.literal(separator);
+  int year = r.number(year_digits);
   r.literal(" ");
   int h, m, s;
   r.time_of_day(h, m, s);
   r.literal(" GMT");
   if (!r.done()) return std::nullopt;
-  std::tm now{};
-  std::time_t t = std::time(nullptr);
-  ::gmtime_r(&t, &now);
-  int this_year = now.tm_year + 1900;
-  int year = this_year / 100 * 100 + yy;
-  if (year > this_year + 50) year -= 100;
+  if (year_digits == 2) {
+    std::tm now{};
+    std::time_t t = std::time(nullptr);
+    ::gmtime_r(&t, &now);
+    int this_year = now.tm_year + 1900;
+    year += this_year / 100 * 100;
+    if (year > this_year + 50) year -= 100;
+  }
   return to_time(year, month, day, h, m, s);
 }
 
@@ -154,8 +143,8 @@ const std::string& date_now() {
 }
 
 std::optional<std::time_t> parse_date(std::string_view text) {
-  if (auto t = imf_fixdate(text)) return t;
-  if (auto t = rfc850_date(text)) return t;
+  if (auto t = day_first_date(text, day_names, " ", 4)) return t;
+  if (auto t = day_first_date(text, long_day_names, "-", 2)) return t;
   return asctime_date(text);
 }
 

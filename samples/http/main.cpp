@@ -7,7 +7,8 @@
 // GET and HEAD, keep-alive and pipelining, Content-Type by extension, Last-Modified and
 // If-Modified-Since (304), single byte ranges (206, 416), index.html for directories; files whose
 // names start with a dot only with --dotfiles. File bodies go out with send_file: spliced inside
-// the kernel on io_uring, copied through a buffer on the thread pool. Every file is opened beneath the root by the kernel's own rules (http/resolve.hpp).
+// the kernel on io_uring, copied through a buffer on the thread pool. Every file is opened
+// beneath the root by the kernel's own rules (http/resolve.hpp).
 //
 // The files: request.cpp parses, resolve.cpp maps a target to a file, response.cpp and range.cpp
 // build answers, connection.cpp runs one connection, and this file the listeners.

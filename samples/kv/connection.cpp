@@ -20,14 +20,14 @@ constexpr std::size_t read_chunk = 16 * 1024;
 constexpr std::size_t flush_at = 64 * 1024;  // a long pipeline's replies go out in pieces this big
 
 // A client's received bytes not yet executed, in [begin, end) of one allocation. Everything it
-// holds beyond read_chunk is charged to the shard's query_memory while it holds it: a buffer
+// holds beyond read_chunk is charged to the server's query_memory while it holds it: a buffer
 // grown for a big command goes back to read_chunk as soon as the command has run.
 class query_buffer {
  public:
   explicit query_buffer(query_memory& m) : memory_(m) {}
   query_buffer(const query_buffer&) = delete;
   query_buffer& operator=(const query_buffer&) = delete;
-  ~query_buffer() { memory_.used -= charge(); }
+  ~query_buffer() { memory_.give_back(charge()); }
 
   std::string_view pending() const { return {data_.get() + begin_, end_ - begin_}; }
   void consume(std::size_t n) {
@@ -37,8 +37,9 @@ class query_buffer {
   mutable_buffer room() { return buffer(data_.get() + end_, capacity_ - end_); }
   void received(std::size_t n) { end_ += n; }
 
-  // Makes room for a read; false if that would take the shard's clients past their limit. The pending bytes move to the front first (the parser keeps
-  // offsets from the command's start, so moving them is harmless).
+  // Makes room for a read; false if that would take all clients past their limit. The
+  // pending bytes move to the front first (the parser keeps offsets from the command's start, so
+  // moving them is harmless).
   bool make_room(std::size_t per_client) {
     if (begin_ > 0) {
       std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
@@ -48,7 +49,8 @@ class query_buffer {
     if (capacity_ > 0 && capacity_ - end_ >= read_chunk / 4) return true;
     // Doubling, so that a big command costs few copies; the caller has refused a client whose
     // pending bytes exceed `per_client`, so this is at least a read's worth more.
-    return resize(capacity_ == 0 ? read_chunk : std::min(std::max(end_ + read_chunk, 2 * capacity_), per_client + read_chunk));
+    if (capacity_ == 0) return resize(read_chunk);
+    return resize(std::min(std::max(end_ + read_chunk, 2 * capacity_), per_client + read_chunk));
   }
 
   // After the commands ran: a buffer grown beyond read_chunk goes back to it if what is left fits.
@@ -61,14 +63,14 @@ class query_buffer {
 
   bool resize(std::size_t size) {
     std::size_t old_charge = charge(), new_charge = size > read_chunk ? size - read_chunk : 0;
-    if (new_charge > old_charge && memory_.used - old_charge + new_charge > memory_.limit) return false;
+    if (new_charge > old_charge && !memory_.try_take(new_charge - old_charge)) return false;
     auto bigger = std::make_unique_for_overwrite<char[]>(size);
     std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     data_ = std::move(bigger);
     capacity_ = size;
-    memory_.used = memory_.used - old_charge + new_charge;
+    if (new_charge < old_charge) memory_.give_back(old_charge - new_charge);
     return true;
   }
 

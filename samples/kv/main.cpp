@@ -63,10 +63,9 @@ struct settings {
   std::size_t max_query_memory = 256 << 20;
 };
 
-task<void> serve(kv::keyspace ks, const settings& s, tcp_listener listener) {
-  // This shard's share of the limits: the kernel spreads connections evenly over the shards.
+task<void> serve(kv::keyspace ks, const settings& s, kv::query_memory& memory, tcp_listener listener) {
+  // This shard's share of the clients: the kernel spreads connections evenly over the shards.
   std::size_t max_clients = (s.max_clients + shard_count() - 1) / shard_count();
-  kv::query_memory memory{s.max_query_memory / shard_count()};
   task_group clients(co_await current_stop_token()), parting(co_await current_stop_token());
   clients.spawn(sweep_expired((*ks.shards)[this_shard()]));
   for (;;) {
@@ -91,13 +90,15 @@ task<void> serve(kv::keyspace ks, const settings& s, tcp_listener listener) {
 struct server {
   kv::keyspace ks;
   const settings* s;
-  task<void> operator()(tcp_listener listener) const { return serve(ks, *s, std::move(listener)); }
+  kv::query_memory* memory;
+  task<void> operator()(tcp_listener listener) const { return serve(ks, *s, *memory, std::move(listener)); }
 };
 
-// The stores live here, in the main task, for as long as any shard serves.
+// The stores and the memory count live here, in the main task, for as long as any shard serves.
 task<int> kv_main(samples::listen_settings listen, settings s) {
   std::vector<kv::store> stores(shard_count());
-  co_return co_await samples::serve_until_signal(listen, server{kv::keyspace{&stores}, &s});
+  kv::query_memory memory(s.max_query_memory);
+  co_return co_await samples::serve_until_signal(listen, server{kv::keyspace{&stores}, &s, &memory});
 }
 
 }  // namespace
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
     else if (cl.is("--timeout")) s.limits.timeout = std::chrono::seconds(cl.number(0, 365 * 24 * 3600));
     else if (cl.is("--max-bulk")) s.limits.protocol.max_bulk = static_cast<std::size_t>(cl.number(1, 1 << 30));
     else if (cl.is("--max-query-buffer")) max_query_buffer = cl.number(1024, std::int64_t{1} << 32);
-    else if (cl.is("--max-query-memory")) s.max_query_memory = static_cast<std::size_t>(cl.number(1 << 20, std::int64_t{1} << 40));
+    else if (cl.is("--max-query-memory"))
+      s.max_query_memory = static_cast<std::size_t>(cl.number(1 << 20, std::int64_t{1} << 40));
     else cl.unknown();
   }
   // A command of two of the longest arguments, and room for small ones.
