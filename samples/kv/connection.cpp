@@ -65,7 +65,7 @@ class query_buffer {
     std::size_t old_charge = charge(), new_charge = size > read_chunk ? size - read_chunk : 0;
     if (new_charge > old_charge && !memory_.try_take(new_charge - old_charge)) return false;
     auto bigger = std::make_unique_for_overwrite<char[]>(size);
-    std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
+    if (end_ > begin_) std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);  // none on the first
     end_ -= begin_;
     begin_ = 0;
     data_ = std::move(bigger);

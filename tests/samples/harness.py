@@ -94,12 +94,13 @@ STARTUP = re.compile(r"listening on (\S+):(\d+) \((\d+) shards?, backend (\w+)")
 class Server:
     """A sample server: started with --port 0, its port read back from its startup line."""
 
-    def __init__(self, args, name, *extra, tmp):
+    def __init__(self, args, name, *extra, tmp, env=None):
         self.name = name
         self.stderr_path = os.path.join(tmp, f"{name}-{time.monotonic_ns()}.stderr")
         self.stderr = open(self.stderr_path, "w")
         argv = [os.path.join(args.bin_dir, name), "--backend", args.backend, "--port", "0", *extra]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env={**os.environ, **env} if env else None)
         line = self._first_line(timeout=20)
         m = STARTUP.search(line)
         if not m:

@@ -103,9 +103,20 @@ def curl(*argv):
     return subprocess.run(["curl", "-s", "--max-time", "10", *argv], capture_output=True, timeout=20)
 
 
+def has_ubsan_vptr_check(binary):
+    with open(binary, "rb") as f:
+        return b"__ubsan_handle_dynamic_type_cache_miss" in f.read()
+
+
 def descriptor_pressure(args, checks, tmp, root, files):
     """With the descriptor limit all but reached, a body that cannot be spliced (the pipe cannot
     be made) still arrives whole: never a 200 head followed by a cut body."""
+    if has_ubsan_vptr_check(os.path.join(args.bin_dir, "couring-http")):
+        # UBSan's vptr check tests whether a vtable is readable by writing it to a pipe: out of
+        # descriptors, it reports the std::error_category of the EMFILE itself as "invalid vptr"
+        # and stops the server. Nothing to learn there; the plain build runs this check.
+        print("skip  descriptor pressure: not under UBSan's vptr check (it needs a pipe to check a vtable)")
+        return
     with harness.Server(args, "couring-http", "--root", root, tmp=tmp) as srv:
         used = sorted(int(fd) for fd in os.listdir(f"/proc/{srv.proc.pid}/fd"))
         free = [n for n in range(used[-1] + 3) if n not in used][:2]
