@@ -2,28 +2,68 @@
 
 #include <couring/couring.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <vector>
 
 namespace samples {
 namespace {
 
-// The chunks of one file, handed out in order. Only the file's own coroutines touch it, all on
-// one thread, so a plain counter needs no lock.
+struct extent {
+  std::uint64_t begin, end;
+};
+
+// Runs on a worker (lseek may wait for the file system). The ranges of `fd` that hold data, as
+// SEEK_DATA/SEEK_HOLE report them: the holes of a sparse file are left out, so that the copy
+// stays sparse (the destination's holes come from its ftruncate). A file system that cannot say
+// reports the whole file as data.
+std::vector<extent> data_extents(int fd, std::uint64_t size) {
+  std::vector<extent> out;
+  auto at = static_cast<off_t>(0), end = static_cast<off_t>(size);
+  while (at < end) {
+    off_t data = ::lseek(fd, at, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole from here to the end
+      return {{static_cast<std::uint64_t>(at), size}};
+    }
+    if (data >= end) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0 || hole > end) hole = end;
+    out.push_back({static_cast<std::uint64_t>(data), static_cast<std::uint64_t>(hole)});
+    at = hole;
+  }
+  return out;
+}
+
+// The chunks of one file's data, handed out in order. Only the file's own coroutines touch it,
+// all on one thread, so plain counters need no lock.
 struct chunk_queue {
+  std::vector<extent> extents;
+  std::size_t current = 0;  // the extent `next` lies in
   std::uint64_t next = 0;
-  std::uint64_t size;
   std::size_t chunk;
   couring::result<void> failure;  // the first error; the other workers stop at their next chunk
+
+  // The next chunk to copy, or false when the data is all handed out.
+  bool take(std::uint64_t& offset, std::size_t& len) {
+    while (current < extents.size() && next >= extents[current].end)
+      if (++current < extents.size()) next = std::max(next, extents[current].begin);
+    if (current == extents.size()) return false;
+    offset = std::max(next, extents[current].begin);
+    len = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, extents[current].end - offset));
+    next = offset + len;
+    return true;
+  }
 };
 
 couring::task<void> worker(const couring::file& in, const couring::file& out, chunk_queue& q, copy_progress& p) {
   auto buf = std::make_unique<std::byte[]>(q.chunk);  // one buffer per worker, reused for every chunk
-  while (q.failure && q.next < q.size) {
-    std::uint64_t offset = q.next;
-    std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(q.chunk, q.size - offset));
-    q.next += len;
+  std::uint64_t offset;
+  std::size_t len;
+  while (q.failure && q.take(offset, len)) {
     auto off = static_cast<std::int64_t>(offset);
     couring::mutable_buffer data(buf.get(), len);
     // The write is linked to the read (one IOSQE_IO_LINK chain where io_uring runs both): it
@@ -57,12 +97,24 @@ couring::task<void> worker(const couring::file& in, const couring::file& out, ch
 
 couring::task<couring::result<void>> copy_contents(const couring::file& in, const couring::file& out,
                                                    std::uint64_t size, const copy_settings& s, copy_progress& p) {
-  chunk_queue q{0, size, s.chunk, {}};
-  std::uint64_t chunks = (size + s.chunk - 1) / s.chunk;
-  unsigned workers = static_cast<unsigned>(std::min<std::uint64_t>(s.in_flight, std::max<std::uint64_t>(chunks, 1)));
-  std::vector<couring::task<void>> tasks;
-  for (unsigned i = 0; i < workers; ++i) tasks.push_back(worker(in, out, q, p));
-  co_await couring::when_all(std::move(tasks));
+  chunk_queue q{{}, 0, 0, s.chunk, {}};
+  try {
+    q.extents = co_await couring::offload([fd = in.fd(), size] { return data_extents(fd, size); });
+  } catch (const std::system_error& e) {
+    co_return e.code();  // cancelled before a worker took it (the copy is being interrupted)
+  }
+  std::uint64_t data = 0, chunks = 0;
+  for (auto& e : q.extents) {
+    data += e.end - e.begin;
+    chunks += (e.end - e.begin + s.chunk - 1) / s.chunk;
+  }
+  p.bytes_done += size - data;  // the holes are done already: the destination was ftruncated
+  unsigned workers = static_cast<unsigned>(std::min<std::uint64_t>(s.in_flight, chunks));
+  if (workers > 0) {
+    std::vector<couring::task<void>> tasks;
+    for (unsigned i = 0; i < workers; ++i) tasks.push_back(worker(in, out, q, p));
+    co_await couring::when_all(std::move(tasks));
+  }
   if (!q.failure) co_return q.failure;
   if (s.fsync) {
     auto synced = co_await out.sync();

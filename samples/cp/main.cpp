@@ -20,8 +20,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -50,29 +55,136 @@ struct plan {
   std::vector<std::pair<std::string, mode_t>> directories;  // modes applied last: a read-only
                                                              // directory must first receive its files
   int errors = 0;
-  void complain(const std::string& what, const std::string& path, std::error_code e) {
-    fmt::print(stderr, "{}: {} '{}': {}\n", samples::program_name(), what, path, e.message());
+  // Both print the reason and count an error; they return false so a failing step can end with
+  // `co_return pl.complain(...)`.
+  bool complain(const std::string& what, const std::string& path, std::error_code e) {
+    return say(fmt::format("{} '{}': {}", what, path, e.message()));
+  }
+  bool say(const std::string& message) {
+    fmt::print(stderr, "{}: {}\n", samples::program_name(), message);
     ++errors;
+    return false;
   }
 };
 
-task<result<void>> copy_one(const file_job& job, const samples::copy_settings& s, samples::copy_progress& p) {
+bool same_inode(const struct statx& a, const struct statx& b) {
+  return a.stx_ino == b.stx_ino && a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor;
+}
+
+std::string parent_of(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The copy is written under a temporary name beside its destination (the same directory, so the
+// final rename stays on one file system and is atomic) and renamed over it only once complete:
+// an interrupted or failed copy never leaves a truncated or zero-filled file where the user
+// expects their data, and an existing destination stays intact until the new one is whole. If
+// the copy does not get that far, the destructor removes the temporary file; only a SIGKILL can
+// leave one behind, and its name says what it is: ".couring-cp.XXXXXX" (in hex).
+class temp_file {
+ public:
+  explicit temp_file(std::string to) : to_(std::move(to)) {}
+  temp_file(const temp_file&) = delete;
+  temp_file& operator=(const temp_file&) = delete;
+  ~temp_file() {
+    // Synchronous on purpose: this runs while the copy is cancelled, when new ops would be
+    // cancelled too, and an unlink is quick.
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+
+  // Creates the temporary file, private (0600) and new (O_EXCL: never someone else's file).
+  task<result<file>> create() {
+    static std::mt19937_64 random{std::random_device{}()};  // names only need to be unlikely to collide
+    std::string dir = parent_of(to_);
+    for (int attempt = 0;; ++attempt) {
+      std::string path = fmt::format("{}/.couring-cp.{:06x}", dir, random() & 0xffffff);
+      auto f = co_await file::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      if (f) path_ = std::move(path);
+      if (f || f.error() != std::errc::file_exists || attempt == 100) co_return f;
+    }
+  }
+  // Renames the complete copy over the destination; from then on it is the user's file.
+  task<result<void>> commit() {
+    auto r = co_await couring::rename(path_.c_str(), to_.c_str());
+    if (r) path_.clear();
+    co_return r;
+  }
+
+ private:
+  std::string to_;
+  std::string path_;  // empty until created, and again once committed
+};
+
+// Where a copy to `to` must land: cp writes through a symbolic link at the destination (the copy
+// goes where it points), but not through one that points nowhere. Reports its own failure.
+task<std::optional<std::string>> destination_through_links(plan& pl, const std::string& to) {
+  auto l = co_await couring::statx(AT_FDCWD, to.c_str(), AT_SYMLINK_NOFOLLOW);
+  if (!l || !S_ISLNK(l->stx_mode)) co_return to;
+  auto resolved = co_await offload([&]() -> result<std::string> {
+    std::unique_ptr<char, decltype(&std::free)> p(::realpath(to.c_str(), nullptr), &std::free);
+    if (!p) return std::error_code(errno, std::system_category());
+    return std::string(p.get());
+  });
+  if (!resolved) {
+    if (resolved.error() == std::errc::no_such_file_or_directory)
+      pl.say(fmt::format("not writing through dangling symlink '{}'", to));
+    else
+      pl.complain("cannot resolve", to, resolved.error());
+    co_return std::nullopt;
+  }
+  co_return std::move(*resolved);
+}
+
+// Copies one file; reports its own failure. Returns whether it succeeded.
+task<bool> copy_one(plan& pl, const file_job& job, const samples::copy_settings& s, samples::copy_progress& p) {
   auto in = co_await file::open(job.from.c_str(), O_RDONLY);
-  if (!in) co_return in.error();
-  // Created private, then given its mode once complete: nobody reads a half-written copy
-  // through permissions meant for the finished file (and the umask does not apply, as with cp -p).
-  auto out = co_await file::open(job.to.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (!out) co_return out.error();
+  if (!in) co_return pl.complain("cannot open", job.from, in.error());
+  auto from = co_await couring::fstatx(in->fd());
+  if (!from) co_return pl.complain("cannot stat", job.from, from.error());
+  auto to = co_await destination_through_links(pl, job.to);
+  if (!to) co_return false;
+  // Copying a file onto itself (the same name, a hard link, a symlink to it, `cp d/f d/`) would
+  // read back what is being replaced: GNU cp refuses, and so do we.
+  if (auto dst = co_await couring::statx(AT_FDCWD, to->c_str(), 0); dst && same_inode(*from, *dst))
+    co_return pl.say(fmt::format("'{}' and '{}' are the same file", job.from, job.to));
+
+  temp_file temp(*to);
+  auto out = co_await temp.create();
+  if (!out) co_return pl.complain("cannot create a file beside", *to, out.error());
   if (job.size > 0) {
-    // The final length first: every chunk then lands inside the file, in any order.
+    // The final length first: every chunk then lands inside the file, in any order, and the
+    // ranges the source has no data for stay holes.
     auto sized = co_await out->truncate(static_cast<std::int64_t>(job.size));
-    if (!sized) co_return sized.error();
+    if (!sized) co_return pl.complain("cannot copy", job.from, sized.error());
   }
   auto copied = co_await samples::copy_contents(*in, *out, job.size, s, p);
-  if (!copied) co_return copied.error();
+  if (!copied) co_return pl.complain("cannot copy", job.from, copied.error());
   // fchmod has no couring verb; it changes an inode in memory and does not wait for the disk.
-  if (::fchmod(out->fd(), job.mode & 07777) < 0) co_return std::error_code(errno, std::system_category());
-  co_return co_await out->close();  // close reports what a delayed write-back error left
+  if (::fchmod(out->fd(), job.mode & 07777) < 0)
+    co_return pl.complain("cannot set the mode of", *to, std::error_code(errno, std::system_category()));
+  auto closed = co_await out->close();  // close reports what a delayed write-back error left
+  if (!closed) co_return pl.complain("cannot copy", job.from, closed.error());
+  auto renamed = co_await temp.commit();
+  if (!renamed) co_return pl.complain("cannot replace", *to, renamed.error());
+  co_return true;
+}
+
+// cp -r refuses to copy a directory into itself: the walk would meet its own copy and recurse
+// until the path is too long. Whether `path` (which exists) lies inside `dir` is decided by
+// climbing ".." from it and comparing inodes, so symlinks and odd spellings cannot hide it.
+task<bool> lies_inside(const struct statx& dir, std::string path) {
+  while (path.size() < PATH_MAX) {
+    auto here = co_await couring::statx(AT_FDCWD, path.c_str(), 0);
+    if (!here) co_return false;
+    if (same_inode(*here, dir)) co_return true;
+    path += "/..";
+    auto up = co_await couring::statx(AT_FDCWD, path.c_str(), 0);
+    if (!up || same_inode(*up, *here)) co_return false;  // the root is its own parent
+  }
+  co_return false;
 }
 
 // Walks the tree under `from`, creating the directories under `to` as it goes and collecting the
@@ -122,8 +234,7 @@ task<void> plan_tree(plan& pl, std::string from, std::string to, mode_t mode) {
 task<void> file_worker(plan& pl, std::size_t& next, const samples::copy_settings& s, samples::copy_progress& p) {
   while (next < pl.files.size()) {
     const file_job& job = pl.files[next++];
-    auto r = co_await copy_one(job, s, p);
-    if (!r) pl.complain("cannot copy", job.from, r.error());
+    (void)co_await copy_one(pl, job, s, p);
   }
 }
 
@@ -170,6 +281,10 @@ task<int> copy_everything(options o) {
   if (S_ISDIR(src->stx_mode)) {
     if (!o.recursive) {
       fmt::print(stderr, "{}: -r not specified; omitting directory '{}'\n", samples::program_name(), o.from);
+      co_return 1;
+    }
+    if (co_await lies_inside(*src, to) || co_await lies_inside(*src, parent_of(to))) {
+      pl.say(fmt::format("cannot copy a directory, '{}', into itself, '{}'", o.from, to));
       co_return 1;
     }
     co_await plan_tree(pl, o.from, to, src->stx_mode);

@@ -1,6 +1,6 @@
 // couring-echo: a TCP echo server. Every byte a client sends comes back to it.
 //
-//   couring-echo --port 7000 [--address ::1] [--shards N] [--backend auto|io_uring|thread_pool]
+//   couring-echo --port 7000 [--address ::1] [--reuse-port] [--shards N] [--backend auto|io_uring|thread_pool]
 //
 // One coroutine per connection, one SO_REUSEPORT listener per shard (common/server.hpp), and the
 // connections of a shard in a task_group, so that stopping the server cancels and awaits them.
@@ -17,9 +17,11 @@ using namespace couring;
 namespace {
 
 constexpr std::string_view usage =
-    "usage: couring-echo [--port P] [--address ADDR] [--shards N] [--backend auto|io_uring|thread_pool]\n"
+    "usage: couring-echo [--port P] [--address ADDR] [--reuse-port] [--shards N]\n"
+    "                    [--backend auto|io_uring|thread_pool]\n"
     "  --port P        TCP port (default 7000; 0 picks a free one, shown on the startup line)\n"
     "  --address ADDR  address to listen on (default: every IPv6 and IPv4 address)\n"
+    "  --reuse-port    share the port with other processes (SO_REUSEPORT); else a busy port is an error\n"
     "  --shards N      threads, each with its own listener (default 1; 0: one per CPU)\n";
 
 task<void> echo(tcp_stream conn) {
@@ -54,13 +56,9 @@ task<void> serve(tcp_listener listener) {
 
 int main(int argc, char** argv) {
   samples::runtime_options opts;
-  std::string address;
-  std::uint16_t port = 7000;
-  for (samples::command_line cl(argc, argv, usage); cl.next();) {
-    if (cl.runtime_flag(opts)) continue;
-    if (cl.is("--port")) port = static_cast<std::uint16_t>(cl.number(0, 65535));
-    else if (cl.is("--address")) address = cl.value();
-    else cl.unknown();
-  }
-  return samples::run_main(opts, samples::serve_until_signal(address, port, &serve));
+  samples::listen_settings listen;
+  listen.port = 7000;
+  for (samples::command_line cl(argc, argv, usage); cl.next();)
+    if (!cl.runtime_flag(opts) && !samples::listen_flag(cl, listen)) cl.unknown();
+  return samples::run_main(opts, samples::serve_until_signal(listen, &serve));
 }

@@ -11,8 +11,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace http {
@@ -36,6 +38,29 @@ bool is_known_method(std::string_view m) {
   return false;
 }
 
+// Sends `length` bytes of the file from `first`, after a head already sent: zero-copy file ->
+// pipe -> socket where the backend splices natively, a buffered copy elsewhere (send_file).
+// Splicing needs a pipe, which send_file makes before it moves a byte: out of descriptors
+// (EMFILE, ENFILE) nothing has been sent yet, and the body goes through a buffer here instead,
+// since the 200 is already on its way and a cut body is the one answer a client cannot recover from.
+task<result<void>> send_body(const tcp_stream& conn, int file, std::uint64_t first, std::uint64_t length) {
+  auto spliced = co_await send_file(conn.fd(), file, static_cast<std::int64_t>(first), length);
+  if (spliced) co_return result<void>{};
+  if (spliced.error() != std::errc::too_many_files_open && spliced.error() != std::errc::too_many_files_open_in_system)
+    co_return spliced.error();
+  constexpr std::size_t chunk = 64 * 1024;
+  auto buf = std::make_unique_for_overwrite<std::byte[]>(chunk);
+  for (std::uint64_t done = 0; done < length;) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, length - done));
+    auto n = co_await read_exactly(file, mutable_buffer(buf.get(), want), static_cast<std::int64_t>(first + done));
+    if (!n) co_return n.error();
+    auto sent = co_await send_all(conn.fd(), const_buffer(buf.get(), want));
+    if (!sent) co_return sent.error();
+    done += want;
+  }
+  co_return result<void>{};
+}
+
 // Answers one request; yields whether the connection may carry another.
 task<bool> respond(const tcp_stream& conn, const request& req, const site& s) {
   bool head_only = req.method == "HEAD";
@@ -51,14 +76,14 @@ task<bool> respond(const tcp_stream& conn, const request& req, const site& s) {
   }
 
   decoded_path path = decode_path(req.target);
+  if (path.status == 0 && path.hidden && !s.dotfiles) path.status = 404;  // as if it were not there
   if (path.status != 0) {
     bool sent = co_await send_text(conn, simple_response(path.status, keep, minor, head_only));
     co_return keep && sent;
   }
   opened_file f = co_await open_beneath(s.root_fd, path);
   if (f.status == 301) {
-    std::string location(req.target.substr(0, req.target.find_first_of("?#")));
-    location += '/';
+    std::string location = directory_location(path, req.target);
     bool sent = co_await send_text(conn, simple_response(301, keep, minor, head_only, location));
     co_return keep && sent;
   }
@@ -115,8 +140,7 @@ task<bool> respond(const tcp_stream& conn, const request& req, const site& s) {
   bool sent = co_await send_text(conn, std::move(text), body ? MSG_MORE : 0);
   if (!sent) co_return false;
   if (body) {
-    // Zero-copy file -> pipe -> socket where the backend splices natively; a buffered copy elsewhere.
-    auto n = co_await send_file(conn.fd(), f.fd.get(), static_cast<std::int64_t>(first), length);
+    auto n = co_await send_body(conn, f.fd.get(), first, length);
     if (!n) co_return false;  // the client went away, or the file shrank: the framing is broken
   }
   co_return keep;

@@ -20,6 +20,7 @@ struct site {
   // A response must be taken by the client within this time.
   std::chrono::milliseconds send_timeout{60'000};
   limits head_limits;
+  bool dotfiles = false;  // serve files and directories whose name starts with a dot (decode_path)
 };
 
 couring::task<void> serve_connection(couring::tcp_stream conn, const site& s);

@@ -21,6 +21,16 @@ bool is_target(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
+// field-value of RFC 9110 §5.5: visible characters, spaces and tabs, and bytes >= 0x80. A NUL, a
+// CR that does not end the line, or another control character is invalid: recipients that
+// disagree about where such a value ends are how requests get smuggled.
+bool is_field_value(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u == '\t' || (u >= 0x20 && u != 0x7f);
+  });
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -123,13 +133,17 @@ parse_result parse_request(std::string_view data, request& out, const limits& l)
     if (colon == std::string_view::npos) return {k::failed, 0, 400};
     std::string_view name = field_line.substr(0, colon);
     if (!is_token(name)) return {k::failed, 0, 400};
+    std::string_view value = field_line.substr(colon + 1);
+    if (!is_field_value(value)) return {k::failed, 0, 400};
     if (out.fields.size() == l.max_fields) return {k::failed, 0, 431};
-    out.fields.push_back({name, trim(field_line.substr(colon + 1))});
+    out.fields.push_back({name, trim(value)});
   }
 
-  // HTTP/1.1 requires Host (RFC 9112 §3.2); a Content-Length must be one plain number, else the
+  // HTTP/1.1 requires Host, and any request with two Host fields is a 400 (RFC 9112 §3.2): which
+  // one names the site is ambiguous. A Content-Length must be one plain number, else the
   // request's framing is ambiguous.
-  if (out.minor_version == 1 && !out.field("Host")) return {k::failed, 0, 400};
+  auto hosts = std::count_if(out.fields.begin(), out.fields.end(), [](auto& f) { return iequals(f.name, "Host"); });
+  if (hosts > 1 || (out.minor_version == 1 && hosts == 0)) return {k::failed, 0, 400};
   std::optional<std::string_view> length;
   for (auto& f : out.fields) {
     if (!iequals(f.name, "Content-Length")) continue;

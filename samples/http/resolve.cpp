@@ -131,10 +131,37 @@ decoded_path decode_path(std::string_view target) {
       out.status = 403;
       return out;
     }
+    if (segment.front() == '.' && !(out.relative.empty() && segment == ".well-known")) out.hidden = true;
     if (!out.relative.empty()) out.relative += '/';
     out.relative += segment;
   }
   if (out.relative.empty()) out.relative = ".";
+  return out;
+}
+
+std::string directory_location(const decoded_path& path, std::string_view target) {
+  // RFC 3986 pchar, less '%' (escapes are decoded in `relative`): what a path segment may hold
+  // as it is; everything else is percent-encoded, a backslash included (browsers read it as '/').
+  auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+  };
+  std::string out = "/";
+  if (path.relative != ".") {
+    for (char c : path.relative) {
+      if (plain(c)) {
+        out += c;
+      } else {
+        constexpr char hex[] = "0123456789ABCDEF";
+        auto u = static_cast<unsigned char>(c);
+        out += {'%', hex[u >> 4], hex[u & 15]};
+      }
+    }
+    out += '/';
+  }
+  // The query as the client sent it (the parser let only visible ASCII through); no fragment.
+  std::string_view rest = target.substr(0, target.find('#'));
+  if (auto q = rest.find('?'); q != std::string_view::npos) out += rest.substr(q);
   return out;
 }
 

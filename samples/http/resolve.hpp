@@ -27,8 +27,18 @@ struct decoded_path {
   int status = 0;             // 0, or the status to answer with (400, 403)
   std::string relative;       // "docs/a.html", or "." for the root itself
   bool trailing_slash = false;
+  // A segment starts with a dot (".env", ".git/config"): such files are often secrets that were
+  // never meant to be published, so they are not served by default (--dotfiles serves them).
+  // "/.well-known/" (RFC 8615) is published on purpose and does not count.
+  bool hidden = false;
 };
 decoded_path decode_path(std::string_view target);
+
+// Where to send a client that named a directory without its slash: the decoded path, encoded
+// again and made canonical, then the slash, then the target's query. Built from the path rather
+// than copied from the target, because a target like "//evil.example/" copied into a Location
+// would send the client to another host (an open redirect).
+std::string directory_location(const decoded_path& path, std::string_view target);
 
 struct opened_file {
   int status = 0;          // 0, or 301 (a directory named without its slash), 403, 404, 500

@@ -107,15 +107,10 @@ std::string add_to(store& s, std::string_view key, std::int64_t by) {
   return r;
 }
 
-std::string expire(store& s, std::string_view key, std::int64_t ms) {
+std::string expire(store& s, std::string_view key, std::int64_t at) {
   std::string r;
-  store::entry* e = s.find(key);
-  if (!e) resp::integer(r, 0);
-  else if (ms <= 0) resp::integer(r, s.erase(key) ? 1 : 0);  // a time in the past deletes the key
-  else {
-    e->expires_at = now_ms() + ms;
-    resp::integer(r, 1);
-  }
+  if (at <= now_ms()) resp::integer(r, s.erase(key) ? 1 : 0);  // a time in the past deletes the key
+  else resp::integer(r, s.expire(key, at) ? 1 : 0);
   return r;
 }
 
@@ -133,6 +128,15 @@ std::string ttl(store& s, std::string_view key, bool in_ms) {
 
 // ---- parsing arguments ------------------------------------------------------------------------------
 
+// The now_ms() time `amount` units of `unit_ms` from now, or nullopt where that does not fit in
+// 64 bits: Redis answers "invalid expire time" there rather than let the time wrap into the past
+// (which would delete the key) or far into the future.
+std::optional<std::int64_t> deadline_after(std::int64_t amount, std::int64_t unit_ms) {
+  std::int64_t ms = 0, at = 0;
+  if (__builtin_mul_overflow(amount, unit_ms, &ms) || __builtin_add_overflow(now_ms(), ms, &at)) return std::nullopt;
+  return at;
+}
+
 // SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]; an error message or nullopt.
 std::optional<std::string> parse_set(const std::vector<std::string_view>& args, set_options& o) {
   bool has_expiry = false;
@@ -145,10 +149,9 @@ std::optional<std::string> parse_set(const std::vector<std::string_view>& args, 
     else if ((iequals(a, "EX") || iequals(a, "PX")) && !has_expiry && !o.keep_ttl && i + 1 < args.size()) {
       auto n = to_integer(args[++i]);
       if (!n) return "ERR value is not an integer or out of range";
-      std::int64_t unit = iequals(a, "EX") ? 1000 : 1;
-      if (*n <= 0 || *n > std::numeric_limits<std::int64_t>::max() / 1000 / unit)
-        return "ERR invalid expire time in 'set' command";
-      o.expires_at = now_ms() + *n * unit;
+      auto at = deadline_after(*n, iequals(a, "EX") ? 1000 : 1);
+      if (*n <= 0 || !at) return "ERR invalid expire time in 'set' command";
+      o.expires_at = *at;
       has_expiry = true;
     } else {
       return "ERR syntax error";
@@ -213,19 +216,21 @@ task<bool> execute(const std::vector<std::string_view>& args, std::string& out, 
     std::optional<std::int64_t> step = 1;
     if (argc != (by ? 3u : 2u)) wrong_arity(out, name);
     else if (by && !(step = to_integer(args[2]))) resp::error(out, "ERR value is not an integer or out of range");
+    else if (is("DECRBY") && *step == std::numeric_limits<std::int64_t>::min())
+      resp::error(out, "ERR decrement would overflow");  // its negation does not exist
     else {
       std::int64_t delta = is("DECR") || is("DECRBY") ? -*step : *step;
       auto r = co_await at_owner(ks, args[1], [&](store& s) { return add_to(s, args[1], delta); });
       out += r;
     }
   } else if (is("EXPIRE") || is("PEXPIRE")) {
-    std::optional<std::int64_t> n;
+    std::optional<std::int64_t> n, at;
     if (argc != 3) wrong_arity(out, name);
-    else if (!(n = to_integer(args[2])) || *n > std::numeric_limits<std::int64_t>::max() / 1000)
-      resp::error(out, "ERR value is not an integer or out of range");
+    else if (!(n = to_integer(args[2]))) resp::error(out, "ERR value is not an integer or out of range");
+    else if (!(at = deadline_after(*n, is("EXPIRE") ? 1000 : 1)))
+      resp::error(out, fmt::format("ERR invalid expire time in '{}' command", lower(name)));
     else {
-      std::int64_t ms = is("EXPIRE") ? *n * 1000 : *n;
-      auto r = co_await at_owner(ks, args[1], [&](store& s) { return expire(s, args[1], ms); });
+      auto r = co_await at_owner(ks, args[1], [&](store& s) { return expire(s, args[1], *at); });
       out += r;
     }
   } else if (is("TTL") || is("PTTL")) {

@@ -22,13 +22,7 @@ bool read_length(std::string_view data, std::size_t& at, std::int64_t& n, bool& 
   return true;
 }
 
-parse_result parse_inline(std::string_view data, std::vector<std::string_view>& args, const limits& l) {
-  auto lf = data.find('\n');
-  if (lf == std::string_view::npos) {
-    if (data.size() > l.max_inline) return {k::protocol_error, 0, "Protocol error: too big inline request"};
-    return {k::incomplete};
-  }
-  std::string_view line = data.substr(0, lf);
+void split_inline(std::string_view line, std::vector<std::string_view>& args) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // Words separated by spaces. (Redis also understands quoted words inline; a client that needs
   // spaces or binary data in an argument uses multibulk.)
@@ -40,44 +34,76 @@ parse_result parse_inline(std::string_view data, std::vector<std::string_view>& 
     args.push_back(line.substr(0, end));
     line.remove_prefix(end == std::string_view::npos ? line.size() : end);
   }
-  return {k::complete, lf + 1};
 }
 
 }  // namespace
 
-parse_result parse_command(std::string_view data, std::vector<std::string_view>& args, const limits& l) {
+parse_result parser::parse(std::string_view data, std::vector<std::string_view>& args) {
   args.clear();
   if (data.empty()) return {k::incomplete};
-  if (data[0] != '*') return parse_inline(data, args, l);
+  if (data[0] != '*') {
+    // Inline: a line of words. Look for its end only in the bytes not yet searched.
+    auto lf = data.find('\n', at_);
+    if (lf == std::string_view::npos) {
+      if (data.size() > l_.max_inline) return {k::protocol_error, 0, "Protocol error: too big inline request"};
+      at_ = data.size();
+      return {k::incomplete};
+    }
+    split_inline(data.substr(0, lf), args);
+    reset();
+    return {k::complete, lf + 1};
+  }
 
-  std::size_t at = 1;
-  std::int64_t count = 0;
   bool ok = true;
-  if (!read_length(data, at, count, ok))
-    return ok ? parse_result{k::incomplete} : parse_result{k::protocol_error, 0, "Protocol error: invalid multibulk length"};
-  if (!ok || count > static_cast<std::int64_t>(l.max_args)) return {k::protocol_error, 0, "Protocol error: invalid multibulk length"};
-  if (count <= 0) return {k::complete, at};  // "*0" and "*-1": an empty command, skipped
-  args.reserve(static_cast<std::size_t>(count));
-
-  for (std::int64_t i = 0; i < count; ++i) {
-    if (at >= data.size()) return {k::incomplete};
-    if (data[at] != '$')
-      return {k::protocol_error, 0, std::string("Protocol error: expected '$', got '") + data[at] + "'"};
-    ++at;
+  if (count_ < 0) {
+    std::size_t at = 1;
+    std::int64_t count = 0;
+    if (!read_length(data, at, count, ok))
+      return ok ? parse_result{k::incomplete} : parse_result{k::protocol_error, 0, "Protocol error: invalid multibulk length"};
+    if (!ok || count > static_cast<std::int64_t>(l_.max_args)) return {k::protocol_error, 0, "Protocol error: invalid multibulk length"};
+    if (count <= 0) return {k::complete, at};  // "*0" and "*-1": an empty command, skipped
+    count_ = count;
+    at_ = head_ = at;
+  }
+  // The arguments not yet seen, each only once: one whose bytes have not all arrived is looked
+  // at again next time from its "$<length>" line, which is short.
+  for (; found_ < count_; ++found_) {
+    if (at_ >= data.size()) return {k::incomplete};
+    if (data[at_] != '$')
+      return {k::protocol_error, 0, std::string("Protocol error: expected '$', got '") + data[at_] + "'"};
+    std::size_t at = at_ + 1;
     std::int64_t len = 0;
     if (!read_length(data, at, len, ok))
       return ok ? parse_result{k::incomplete} : parse_result{k::protocol_error, 0, "Protocol error: invalid bulk length"};
     // The limit is checked on the announced length, before any of it is buffered.
-    if (!ok || len < 0 || len > static_cast<std::int64_t>(l.max_bulk))
+    if (!ok || len < 0 || len > static_cast<std::int64_t>(l_.max_bulk))
       return {k::protocol_error, 0, "Protocol error: invalid bulk length"};
     auto n = static_cast<std::size_t>(len);
     if (data.size() - at < n + 2) return {k::incomplete};
     if (data[at + n] != '\r' || data[at + n + 1] != '\n')
       return {k::protocol_error, 0, "Protocol error: bulk string not terminated by CRLF"};
-    args.push_back(data.substr(at, n));
-    at += n + 2;
+    at_ = at + n + 2;
   }
-  return {k::complete, at};
+
+  // Complete: a second pass over framing already checked collects the arguments (views into
+  // `data`, which may have moved since the first pass saw them).
+  args.reserve(static_cast<std::size_t>(count_));
+  for (std::size_t at = head_; at < at_;) {
+    std::size_t start = data.find("\r\n", at) + 2;
+    std::size_t n = 0;
+    std::from_chars(data.data() + at + 1, data.data() + start - 2, n);
+    args.push_back(data.substr(start, n));
+    at = start + n + 2;
+  }
+  std::size_t used = at_;
+  reset();
+  return {k::complete, used};
+}
+
+void parser::reset() {
+  at_ = head_ = 0;
+  count_ = -1;
+  found_ = 0;
 }
 
 void simple(std::string& out, std::string_view s) { out.append("+").append(s).append("\r\n"); }

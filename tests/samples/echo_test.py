@@ -11,6 +11,22 @@ def client(args, port, *extra, host="127.0.0.1"):
     return harness.run_sample(args, "couring-echo-client", "--port", str(port), "--host", host, *extra, timeout=30)
 
 
+def busy_port(args, checks, tmp):
+    """SO_REUSEPORT only when asked: without --reuse-port a second server on the same port would
+    take part of the first one's connections without a word."""
+    for first, second, label in [([], [], " (1 shard each)"), (["--shards", "2"], ["--shards", "2"], " (2 shards each)"),
+                                 ([], ["--shards", "2"], " (2 shards, beside 1)"),
+                                 (["--shards", "2"], [], " (1 shard, beside 2)"),
+                                 (["--reuse-port"], [], " (without --reuse-port, beside a sharing one)")]:
+        with harness.Server(args, "couring-echo", *first, tmp=tmp) as srv:
+            harness.busy_port_refused(checks, args, "couring-echo", srv.port, *second, label=label)
+            r = client(args, srv.port, "-c", "4", "-d", "0.3")
+            checks.check(f"...and the first one still serves{label}", r.returncode == 0, r.stdout + r.stderr)
+    with harness.Server(args, "couring-echo", "--reuse-port", "--shards", "2", tmp=tmp) as a:
+        with harness.Server(args, "couring-echo", "--reuse-port", "--port", str(a.port), tmp=tmp) as b:
+            checks.check("--reuse-port on both: the second one starts on the same port", b.port == a.port, b.startup_line)
+
+
 def body(args, checks, tmp):
     seconds = str(max(0.3, 1.0 * harness.scale()))
     with harness.Server(args, "couring-echo", tmp=tmp) as srv:
@@ -69,6 +85,8 @@ def body(args, checks, tmp):
         s.recv(4)
         checks.equal("SIGTERM with a connection open: exit 0", srv.stop(), 0)
         s.close()
+
+    busy_port(args, checks, tmp)
 
     harness.usage_errors(checks, args, "couring-echo", [["--port", "abc"], ["--port", "70000"], ["--bogus"],
                                                         ["--backend", "fast"], ["--shards"]])

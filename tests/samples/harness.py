@@ -94,12 +94,13 @@ STARTUP = re.compile(r"listening on (\S+):(\d+) \((\d+) shards?, backend (\w+)")
 class Server:
     """A sample server: started with --port 0, its port read back from its startup line."""
 
-    def __init__(self, args, name, *extra, tmp):
+    def __init__(self, args, name, *extra, tmp, env=None):
         self.name = name
         self.stderr_path = os.path.join(tmp, f"{name}-{time.monotonic_ns()}.stderr")
         self.stderr = open(self.stderr_path, "w")
         argv = [os.path.join(args.bin_dir, name), "--backend", args.backend, "--port", "0", *extra]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env={**os.environ, **env} if env else None)
         line = self._first_line(timeout=20)
         m = STARTUP.search(line)
         if not m:
@@ -135,6 +136,19 @@ class Server:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def cpu_seconds(self):
+        """User plus system CPU time the server has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
@@ -174,6 +188,21 @@ class Server:
         self.stderr.close()
 
 
+def busy_port_refused(checks, args, name, port, *extra, label=""):
+    """A second server on a port that another one listens on must fail at once (exit 1, saying
+    why), not start and silently take a share of the first one's connections."""
+    argv = [os.path.join(args.bin_dir, name), "--backend", args.backend, "--port", str(port), *extra]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        out = "still running after 5 s: " + out
+    checks.check(f"{name}{label}: a second instance on a busy port exits 1, 'Address already in use'",
+                 p.returncode == 1 and "Address already in use" in err, (p.returncode, out.strip(), err.strip()))
+
+
 def connect(port, host="127.0.0.1", timeout=5.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
@@ -182,8 +211,9 @@ def connect(port, host="127.0.0.1", timeout=5.0):
     return s
 
 
-def recv_until_closed(s, limit=1 << 24):
-    """Everything the peer sends until it closes (or the socket's timeout, or a reset)."""
+def recv_until_closed(s, limit=1 << 24, raise_reset=False):
+    """Everything the peer sends until it closes (or the socket's timeout, or a reset: raised
+    instead with raise_reset)."""
     data = b""
     try:
         while len(data) < limit:
@@ -191,8 +221,11 @@ def recv_until_closed(s, limit=1 << 24):
             if not chunk:
                 break
             data += chunk
-    except (socket.timeout, ConnectionResetError):
+    except socket.timeout:
         pass
+    except ConnectionResetError:
+        if raise_reset:
+            raise
     return data
 
 

@@ -3,6 +3,7 @@ sample claims, every hostile input answered with its status code (never a file o
 root), slowloris, the connection limit, no fd leak, SIGTERM exit 0."""
 import os
 import re
+import resource
 import socket
 import subprocess
 import time
@@ -89,11 +90,60 @@ def make_site(tmp):
     os.symlink("/etc", os.path.join(root, "etc_link"))
     os.symlink("small.txt", os.path.join(root, "link_in"))
     os.mkfifo(os.path.join(root, "fifo"))
+    os.makedirs(os.path.join(root, ".git"))
+    os.makedirs(os.path.join(root, ".well-known"))
+    for name, data in [(".env", b"PASSWORD=hunter2\n"), (".git/config", b"[core]\n"),
+                       (".well-known/security.txt", b"Contact: mailto:security@example.com\n")]:
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
     return root, files
 
 
 def curl(*argv):
     return subprocess.run(["curl", "-s", "--max-time", "10", *argv], capture_output=True, timeout=20)
+
+
+def has_ubsan_vptr_check(binary):
+    with open(binary, "rb") as f:
+        return b"__ubsan_handle_dynamic_type_cache_miss" in f.read()
+
+
+def descriptor_pressure(args, checks, tmp, root, files):
+    """With the descriptor limit all but reached, a body that cannot be spliced (the pipe cannot
+    be made) still arrives whole: never a 200 head followed by a cut body."""
+    if has_ubsan_vptr_check(os.path.join(args.bin_dir, "couring-http")):
+        # UBSan's vptr check tests whether a vtable is readable by writing it to a pipe: out of
+        # descriptors, it reports the std::error_category of the EMFILE itself as "invalid vptr"
+        # and stops the server. Nothing to learn there; the plain build runs this check.
+        print("skip  descriptor pressure: not under UBSan's vptr check (it needs a pipe to check a vtable)")
+        return
+    with harness.Server(args, "couring-http", "--root", root, tmp=tmp) as srv:
+        used = sorted(int(fd) for fd in os.listdir(f"/proc/{srv.proc.pid}/fd"))
+        free = [n for n in range(used[-1] + 3) if n not in used][:2]
+        limit = free[1] + 1  # room for exactly two more: the connection and the file
+        hard = resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE)[1]
+        resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (limit, hard))
+        for name in ["big.bin", "small.txt"]:
+            with harness.connect(srv.port, timeout=10) as s:
+                s.sendall(f"GET /{name} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+                data = harness.recv_until_closed(s)
+            head, _, body = data.partition(b"\r\n\r\n")
+            whole = head.startswith(b"HTTP/1.1 200") and body == files[name]
+            clean_refusal = head.startswith(b"HTTP/1.1 5") and b"200" not in head
+            checks.check(f"one descriptor short of a pipe: GET /{name} is whole (or a clean 5xx before any head)",
+                         whole or clean_refusal, (head[:40], len(body)))
+        resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
+        checks.equal("...and the server goes on: a 3 MiB file afterwards", fetch_body(srv.port, "/big.bin"), files["big.bin"])
+        checks.equal("SIGTERM: exit 0", srv.stop(), 0)
+
+
+def fetch_body(port, target):
+    with harness.connect(port) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        try:
+            return Reader(s).response().body
+        except (EOFError, ConnectionResetError) as e:
+            return repr(e)
 
 
 def body(args, checks, tmp):
@@ -103,6 +153,7 @@ def body(args, checks, tmp):
         base = f"http://127.0.0.1:{srv.port}"
         checks.check("startup line says what is served", root in srv.startup_line, srv.startup_line)
         idle_fds = srv.fd_count()
+        harness.busy_port_refused(checks, args, "couring-http", srv.port, "--root", root)
 
         # ---- byte-exact bodies with curl --------------------------------------------------------
         for name in ["small.txt", "big.bin", "sub/style.css", "empty.txt"]:
@@ -149,6 +200,13 @@ def body(args, checks, tmp):
             checks.equal("If-Modified-Since older: 200", r.status, 200)
             r = ask(b"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: yesterday\r\n\r\n")
             checks.equal("If-Modified-Since unparseable: ignored, 200", r.status, 200)
+            # RFC 9110 5.6.7: a recipient must also understand the two obsolete formats.
+            for label, later, earlier in [("RFC 850", "Friday, 31-Dec-49 23:59:59 GMT", "Thursday, 01-Jan-98 00:00:00 GMT"),
+                                          ("asctime", "Fri Dec 31 23:59:59 2049", "Thu Jan  1 00:00:00 1998")]:
+                r = ask(f"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {later}\r\n\r\n".encode())
+                checks.equal(f"If-Modified-Since in the {label} format, later than the file: 304", r.status, 304)
+                r = ask(f"GET /small.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {earlier}\r\n\r\n".encode())
+                checks.equal(f"If-Modified-Since in the {label} format, earlier: 200", r.status, 200)
             big = files["big.bin"]
             r = ask(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999999\r\n\r\n")
             checks.check("Range a-b: 206, exact bytes, Content-Range",
@@ -166,6 +224,14 @@ def body(args, checks, tmp):
             r = ask(b"GET /sub HTTP/1.1\r\nHost: t\r\n\r\n")
             checks.check("a directory without its slash: 301 to it", r.status == 301 and r.header("location") == "/sub/",
                          (r.status, r.headers))
+            for target, want in [("//sub", "/sub/"), ("//sub?a=1&b=%2F", "/sub/?a=1&b=%2F"), ("/sub?x", "/sub/?x"),
+                                 ("/./sub", "/sub/"), ("/%2F%2Fsub", "/sub/"), ("///sub#frag", "/sub/")]:
+                r = ask(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                checks.check(f"GET {target}: 301 to {want}, a path on this server (never //host), query kept",
+                             r.status == 301 and r.header("location") == want, (r.status, r.header("location")))
+            r = ask(b"GET /.well-known/security.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            checks.check("/.well-known/ is served (RFC 8615), dotfiles or not", r.status == 200 and r.body.startswith(
+                b"Contact:"), r.status)
             r = ask(b"GET /noindex/ HTTP/1.1\r\nHost: t\r\n\r\n")
             checks.equal("a directory without index.html: 404", r.status, 404)
             r = ask(b"GET /missing.txt HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -242,6 +308,16 @@ def body(args, checks, tmp):
             ("a 10 KiB header", b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 10240 + b"\r\n\r\n", 431),
             ("100 headers", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(100)) + b"\r\n", 431),
             ("a head that never ends", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: y\r\n" * 2000, 431),
+            ("two Host fields (RFC 9112 3.2)", b"GET / HTTP/1.1\r\nHost: t\r\nHost: evil\r\n\r\n", 400),
+            ("two Host fields in HTTP/1.0", b"GET / HTTP/1.0\r\nHost: t\r\nhost: t\r\n\r\n", 400),
+            ("a NUL in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n", 400),
+            ("a bare CR in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400),
+            ("a bare CR in the Host", b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
+            ("a control character in a field value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x07b\r\n\r\n", 400),
+            ("a dotfile", get("/.env"), 404),
+            ("a file in a dot directory", get("/.git/config"), 404),
+            ("a dotfile, percent-encoded", get("/%2eenv"), 404),
+            ("a dot directory with its index", get("/.git/"), 404),
         ]
         for name, raw, want in cases:
             checks.equal(f"hostile: {name} -> {want}", exchange(srv.port, raw), want)
@@ -292,6 +368,11 @@ def body(args, checks, tmp):
         checks.equal("no fd leaked after wrk and ab", srv.settled_fd_count(idle_fds), idle_fds)
         checks.equal("SIGTERM: couring-http exits 0", srv.stop(), 0)
 
+    descriptor_pressure(args, checks, tmp, root, files)
+    with harness.Server(args, "couring-http", "--root", root, "--dotfiles", tmp=tmp) as srv:
+        checks.equal("--dotfiles: a dotfile is served", exchange(srv.port, b"GET /.env HTTP/1.1\r\nHost: t\r\n\r\n"), 200)
+        checks.equal("--dotfiles: SIGTERM exits 0", srv.stop(), 0)
+
     # The connection limit, and a sharded server under load.
     with harness.Server(args, "couring-http", "--root", root, "--max-connections", "4", "--header-timeout", "5",
                         "--address", "127.0.0.1", tmp=tmp) as srv:
@@ -302,6 +383,16 @@ def body(args, checks, tmp):
         with harness.connect(srv.port) as s:
             data = harness.recv_until_closed(s)
             checks.check("over --max-connections: 503 and closed", data.startswith(b"HTTP/1.1 503"), data[:40])
+        answers = []
+        for _ in range(20):  # the request is sent before the server sees the connection: unread when it closes
+            with harness.connect(srv.port) as s:
+                s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                try:
+                    answers.append(harness.recv_until_closed(s, raise_reset=True)[:12])
+                except ConnectionResetError:
+                    answers.append("reset")
+        checks.equal("turned away with a request already sent: the 503 every time, never a reset",
+                     answers, [b"HTTP/1.1 503"] * 20)
         for s in held:
             s.close()
         status = None
