@@ -143,6 +143,14 @@ class [[nodiscard]] statx_awaitable : public op_awaitable<statx_awaitable> {
   return void_awaitable(fallocate_req{fd, mode, offset, len});
 }
 
+// posix_fadvise: POSIX_FADV_WILLNEED, DONTNEED, SEQUENTIAL, RANDOM, NOREUSE or NORMAL for
+// [offset, offset + len) (len 0: to the end of the file).
+[[nodiscard]] inline void_awaitable fadvise(int fd, std::int64_t offset, std::int64_t len, int advice) noexcept {
+  if (fd < 0) return void_awaitable::settled(-EBADF);
+  if (offset < 0 || len < 0) return void_awaitable::settled(-EINVAL);
+  return void_awaitable(fadvise_req{fd, offset, len, advice});
+}
+
 [[nodiscard]] inline void_awaitable ftruncate(int fd, std::int64_t length) noexcept {
   if (fd < 0) return void_awaitable::settled(-EBADF);
   if (length < 0) return void_awaitable::settled(-EINVAL);

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <string>
@@ -414,6 +416,71 @@ TEST_CASE("ftruncate of a read-only descriptor and fallocate of a pipe fail with
     CHECK(ra.error() == std::errc::bad_file_descriptor);  // not open for writing
   }());
   CHECK(slurp(path).size() == 100);
+}
+
+namespace {
+// How many of a file's pages are in the page cache (mincore over a mapping that faults none in).
+std::size_t resident_pages(int fd, std::size_t size) {
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in_core((size + page - 1) / page);
+  REQUIRE(::mincore(map, size, in_core.data()) == 0);
+  ::munmap(map, size);
+  std::size_t resident = 0;
+  for (unsigned char c : in_core) resident += c & 1;
+  return resident;
+}
+}  // namespace
+
+TEST_CASE("fadvise DONTNEED drops a synced file's cached pages and leaves its bytes intact", "[core][file][fadvise]") {
+  temp_dir dir;
+  fd_leak_check leaks;
+  const std::size_t size = 1 << 20;
+  std::string path = dir.make_pattern_file("advised", size);
+  run([&]() -> task<void> {
+    auto f = co_await file::open(path.c_str(), O_RDWR);
+    REQUIRE(f);
+    REQUIRE(co_await f->sync());  // clean pages: the only ones DONTNEED may drop
+    std::vector<char> warm(size);
+    auto r = co_await f->read_at(buffer(warm), 0);
+    REQUIRE(r);
+    REQUIRE(*r == size);
+    CHECK(resident_pages(f->fd(), size) > 0);
+    auto dropped = co_await couring::fadvise(f->fd(), 0, 0, POSIX_FADV_DONTNEED);
+    REQUIRE(dropped);
+    CHECK(resident_pages(f->fd(), size) == 0);
+    CHECK(co_await couring::fadvise(f->fd(), 0, size, POSIX_FADV_WILLNEED));
+    CHECK(co_await couring::fadvise(f->fd(), 4096, 8192, POSIX_FADV_SEQUENTIAL));
+  }());
+  std::string bytes = slurp(path);
+  REQUIRE(bytes.size() == size);
+  for (std::size_t i = 0; i < size; ++i)
+    if (bytes[i] != static_cast<char>(pattern_byte(i))) FAIL("byte " << i << " changed");
+}
+
+TEST_CASE("fadvise fails with posix_fadvise's errors: bad advice, a pipe, a bad descriptor or range",
+          "[core][file][fadvise]") {
+  temp_dir dir;
+  fd_leak_check leaks;
+  std::string path = dir.make_pattern_file("f", 100);
+  auto pipe = couring::testing::make_pipe();
+  run([&]() -> task<void> {
+    auto f = co_await file::open(path.c_str(), O_RDONLY);
+    REQUIRE(f);
+    auto bad_advice = co_await couring::fadvise(f->fd(), 0, 0, 12345);
+    REQUIRE_FALSE(bad_advice);
+    CHECK(bad_advice.error() == std::errc::invalid_argument);
+    auto on_pipe = co_await couring::fadvise(pipe.rd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    REQUIRE_FALSE(on_pipe);
+    CHECK(on_pipe.error() == std::errc::invalid_seek);
+    auto bad_fd = co_await couring::fadvise(-1, 0, 0, POSIX_FADV_NORMAL);
+    REQUIRE_FALSE(bad_fd);
+    CHECK(bad_fd.error() == std::errc::bad_file_descriptor);
+    auto negative = co_await couring::fadvise(f->fd(), -1, 10, POSIX_FADV_NORMAL);
+    REQUIRE_FALSE(negative);
+    CHECK(negative.error() == std::errc::invalid_argument);
+  }());
 }
 
 TEST_CASE("a large file round-trips through many concurrent positional reads", "[core][file][read]") {

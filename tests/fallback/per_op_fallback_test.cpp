@@ -130,6 +130,8 @@ task<std::vector<std::string>> tour(std::string dir) {
   note("fallocate", outcome(fa));
   auto st1 = co_await fstatx(fd);
   note("statx size after fallocate", st1 ? std::to_string(st1->stx_size) : outcome(st1));
+  auto adv = co_await couring::fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  note("fadvise", outcome(adv));
   auto tr = co_await couring::ftruncate(fd, 15);
   note("ftruncate", outcome(tr));
   auto st2 = co_await fstatx(fd);

@@ -1,5 +1,5 @@
 // Request kinds on files and directories by path or descriptor: open, close, metadata, sync,
-// space, names, and whole-file locks.
+// space, access advice, names, and whole-file locks.
 #pragma once
 
 #include <couring/detail/emulation.hpp>
@@ -126,6 +126,33 @@ struct fallocate_req {
   static std::uint64_t chain_minimum(const fallocate_req&) noexcept { return 0; }
 };
 
+// Advice on how a range will be used (readahead, dropping cached pages): a hint, never a change
+// to the data. posix_fadvise returns its error instead of setting errno.
+struct fadvise_req {
+  int fd;
+  std::int64_t offset;
+  std::int64_t len;  // 0: to the end of the file
+  int advice;
+
+  static constexpr request_facts facts{.name = "fadvise", .uring = uring_op::fadvise, .takes_ioprio = false,
+                                       .device_pollable = false, .interruptible = false, .waits_for_readiness = false,
+                                       .multishot = false, .installs_descriptor = false};
+  template <class Sqe>
+  static void prep(Sqe& s, const fadvise_req& r) noexcept {
+    // The 32-bit length field where the length fits; beyond, the 64-bit one kernels read since
+    // 6.7 (older ones see length 0 and advise to the end of the file: still only a hint).
+    const auto len = static_cast<std::uint64_t>(r.len);
+    const bool fits = len <= UINT32_MAX;
+    s.rw(uring_op::fadvise, r.fd, fits ? 0 : len, fits ? static_cast<std::uint32_t>(len) : 0,
+         static_cast<std::uint64_t>(r.offset));
+    s.op_flags(static_cast<std::uint32_t>(r.advice));
+  }
+  static emulation_plan emulate(const fadvise_req&) noexcept { return emulation::on_worker(); }
+  static int exec(const fadvise_req& r) noexcept { return -::posix_fadvise(r.fd, r.offset, r.len, r.advice); }
+  static constexpr auto descriptors() noexcept { return fields(&fadvise_req::fd); }
+  static std::uint64_t chain_minimum(const fadvise_req&) noexcept { return 0; }
+};
+
 struct ftruncate_req {
   int fd;
   std::int64_t length;
@@ -223,7 +250,7 @@ struct flock_req {
   static std::uint64_t chain_minimum(const flock_req&) noexcept { return 0; }
 };
 
-using file_requests = request_list<openat_req, close_req, statx_req, fsync_req, fallocate_req, ftruncate_req,
-                                   unlinkat_req, renameat_req, mkdirat_req, flock_req>;
+using file_requests = request_list<openat_req, close_req, statx_req, fsync_req, fallocate_req, fadvise_req,
+                                   ftruncate_req, unlinkat_req, renameat_req, mkdirat_req, flock_req>;
 
 }  // namespace couring
