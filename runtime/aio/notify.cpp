@@ -79,7 +79,7 @@ void deliver(const sigevent& ev) noexcept {
   switch (ev.sigev_notify) {
     case SIGEV_SIGNAL:
     case SIGEV_THREAD_ID:
-      queue_signal(ev);
+      if (ev.sigev_signo != 0) queue_signal(ev);
       break;
     case SIGEV_THREAD:
       if (ev.sigev_notify_function) {
