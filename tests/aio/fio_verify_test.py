@@ -16,7 +16,8 @@ import tempfile
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
-    ap.add_argument("--backend", required=True)
+    ap.add_argument("--backend", required=True, help="the backend that must serve fio")
+    ap.add_argument("--choose", help="COURING_BACKEND to set (default: --backend); 'auto' under seccomp")
     args = ap.parse_args()
     fio = shutil.which("fio")
     if not fio:
@@ -25,7 +26,7 @@ def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="couring-aio-fio-") as d:
         report = os.path.join(d, "report")
-        env = dict(os.environ, LD_PRELOAD=args.lib, COURING_BACKEND=args.backend, COURING_LOG="quiet",
+        env = dict(os.environ, LD_PRELOAD=args.lib, COURING_BACKEND=args.choose or args.backend, COURING_LOG="quiet",
                    COURING_AIO_REPORT=report)
         for depth in (1, 32):
             cmd = [fio, "--name=verify", "--ioengine=posixaio", f"--iodepth={depth}", "--rw=randwrite",
