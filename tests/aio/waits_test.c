@@ -2,6 +2,7 @@
 #include "aio_test.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void aio_suspend_wakes_on_any_listed_completion_and_skips_null_entries(void) {
@@ -127,6 +128,37 @@ static void lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval(void) 
   CHECK(lio_listio(LIO_WAIT, list, COURING_AIO_MAX + 1, NULL) == -1 && errno == EINVAL);
 }
 
+static void a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted(void) {
+  /* One request in flight, then a list of COURING_AIO_MAX: one more than fits. */
+  int p[2];
+  CHECK(pipe(p) == 0);
+  char c[1];
+  struct aiocb blocked;
+  fill_aiocb(&blocked, p[0], c, 1, 0);
+  CHECK(aio_read(&blocked) == 0);
+  static struct aiocb members[COURING_AIO_MAX];
+  static struct aiocb* list[COURING_AIO_MAX];
+  static char byte[1];
+  int fd = scratch_file(0);
+  for (int i = 0; i < COURING_AIO_MAX; ++i) {
+    fill_aiocb(&members[i], fd, byte, 1, i);
+    members[i].aio_lio_opcode = LIO_WRITE;
+    list[i] = &members[i];
+  }
+  struct couring_aio_counters before, after;
+  couring_aio_counters(&before);
+  errno = 0;
+  CHECK(lio_listio(LIO_NOWAIT, list, COURING_AIO_MAX, NULL) == -1 && errno == EAGAIN);
+  couring_aio_counters(&after);
+  CHECK(after.submitted == before.submitted);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 0); /* not one byte was written */
+  CHECK(write(p[1], "x", 1) == 1);
+  CHECK(wait_one(&blocked) == 0 && aio_return(&blocked) == 1);
+  close(fd);
+  close(p[0]); close(p[1]);
+}
+
 static volatile sig_atomic_t list_signal_value = 0;
 static volatile sig_atomic_t list_signal_code = 0;
 static void on_list_signal(int sig, siginfo_t* info, void* ctx) {
@@ -189,6 +221,7 @@ static const struct aio_test tests[] = {
     TEST(a_bad_member_makes_lio_listio_fail_with_eio_and_carries_its_own_error),
     TEST(lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval),
     TEST(lio_nowait_notifies_once_every_member_completed),
+    TEST(a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted),
 };
 
 int main(void) { return run_aio_tests(tests, sizeof tests / sizeof tests[0]); }
