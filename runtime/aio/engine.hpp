@@ -1,0 +1,40 @@
+// engine: the couring runtime behind the C API. It runs on a thread of its own, started on the
+// first request (never on a caller's thread), with every signal blocked so that the program's
+// handlers only ever run on the program's threads. Any thread may submit. After fork() the child
+// finds no engine and starts a fresh, empty one on its first request; at exit the engine thread is
+// simply abandoned with the process (nothing joins it, nothing destroys a runtime under it).
+#pragma once
+
+#include <aio.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace couring::aio {
+
+enum class request_kind : std::uint8_t { read, write, fsync, fdatasync };
+
+struct list_state;
+
+// Hands a validated request (already marked in progress) to the engine, with the member of a
+// lio_listio it belongs to (or nullptr). Returns 0, or an errno: EAGAIN when the engine could not
+// start or max_in_flight requests are already in flight.
+int submit(aiocb* cb, request_kind kind, list_state* list) noexcept;
+
+inline constexpr std::size_t max_in_flight = 65536;  // COURING_AIO_MAX
+
+// Whether `n` more requests fit now (lio_listio checks the whole list before submitting any).
+bool room_for(std::size_t n) noexcept;
+
+// Requests in flight on `fd` (aio_cancel's answer for a whole descriptor).
+std::size_t in_flight_on(int fd) noexcept;
+
+const char* backend_name_of_engine() noexcept;
+
+struct counter_values {
+  std::uint64_t submitted;
+  std::uint64_t completed;
+};
+counter_values counters() noexcept;
+
+}  // namespace couring::aio

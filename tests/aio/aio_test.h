@@ -1,0 +1,104 @@
+/* The harness of the libcouring-aio C tests: each test is a function named as a sentence, each
+ * check a CHECK() that reports the file, line and expression that failed. main() first applies the
+ * suite's backend rules (tests/meson.build): exit 77 where a forced io_uring cannot run, and, in
+ * the seccomp-denied runs, fail unless the library really fell back to the thread pool. It ends
+ * with the line .ci/run sums: "couring-test-summary: N passed, M failed". */
+#ifndef COURING_AIO_TEST_H
+#define COURING_AIO_TEST_H
+
+#define _GNU_SOURCE
+#include <aio.h>
+#include <couring/aio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int aio_test_failures;
+
+#define CHECK(expr)                                                                   \
+  do {                                                                                \
+    if (!(expr)) {                                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d: %s)\n", __FILE__, __LINE__, \
+              #expr, errno, strerror(errno));                                         \
+      ++aio_test_failures;                                                            \
+    }                                                                                 \
+  } while (0)
+
+typedef void (*aio_test_fn)(void);
+struct aio_test {
+  const char* name;
+  aio_test_fn fn;
+};
+
+/* A scratch file under $TMPDIR (or /tmp), unlinked at once: only the descriptor remains. */
+static inline int scratch_file(int flags) {
+  const char* dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/couring-aio-XXXXXX", dir ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    perror("mkstemp");
+    exit(1);
+  }
+  unlink(path);
+  if (flags) fcntl(fd, F_SETFL, flags);
+  return fd;
+}
+
+static inline void fill_aiocb(struct aiocb* cb, int fd, const void* buf, size_t n, off_t off) {
+  memset(cb, 0, sizeof *cb);
+  cb->aio_fildes = fd;
+  cb->aio_buf = (void*)buf; /* writes only read it */
+  cb->aio_nbytes = n;
+  cb->aio_offset = off;
+  cb->aio_sigevent.sigev_notify = SIGEV_NONE;
+}
+
+/* Waits for one request with aio_suspend, the way a portable program does. */
+static inline int wait_one(const struct aiocb* cb) {
+  const struct aiocb* list[1] = {cb};
+  while (aio_error(cb) == EINPROGRESS)
+    if (aio_suspend(list, 1, NULL) != 0 && errno != EINTR) return -1;
+  return aio_error(cb);
+}
+
+static inline int run_aio_tests(const struct aio_test* tests, size_t count) {
+  const char* forced = getenv("COURING_BACKEND");
+  const char* backend = couring_aio_backend();
+  printf("backend: %s\n", backend);
+  fflush(stdout); /* a forked child must not print it again */
+  if (strcmp(backend, "none") == 0) {
+    if (forced && strcmp(forced, "io_uring") == 0) {
+      printf("SKIP: io_uring unavailable here\n");
+      return 77;
+    }
+    printf("FAIL: the engine did not start\n");
+    return 1;
+  }
+  if (getenv("COURING_EXPECT_FALLBACK") && strcmp(backend, "thread_pool") != 0) {
+    printf("FAIL: io_uring is denied, yet the library runs on %s\n", backend);
+    return 1;
+  }
+  size_t passed = 0, failed = 0;
+  for (size_t i = 0; i < count; ++i) {
+    int before = aio_test_failures;
+    printf("-- %s\n", tests[i].name);
+    fflush(stdout); /* a test that hangs is then named by the log */
+    tests[i].fn();
+    if (aio_test_failures == before) {
+      ++passed;
+    } else {
+      ++failed;
+      printf("FAILED: %s\n", tests[i].name);
+    }
+  }
+  printf("couring-test-summary: %zu passed, %zu failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
+
+#define TEST(fn) {#fn, fn}
+
+#endif

@@ -1,0 +1,113 @@
+/* Per-request notification: SIGEV_SIGNAL, SIGEV_THREAD_ID and SIGEV_THREAD. */
+#include "aio_test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGRTMIN);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  int fd = scratch_file(0);
+  int marker = 0;
+  struct aiocb w;
+  fill_aiocb(&w, fd, "sig", 3, 0);
+  w.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+  w.aio_sigevent.sigev_signo = SIGRTMIN;
+  w.aio_sigevent.sigev_value.sival_ptr = &marker;
+  CHECK(aio_write(&w) == 0);
+  siginfo_t info;
+  struct timespec t = {5, 0};
+  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(info.si_code == SI_ASYNCIO);
+  CHECK(info.si_value.sival_ptr == &marker);
+  CHECK(info.si_pid == getpid());
+  /* The status is final before the signal is sent. */
+  CHECK(aio_error(&w) == 0 && aio_return(&w) == 3);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(fd);
+}
+
+static volatile sig_atomic_t handled_on_tid = 0;
+static void on_thread_signal(int sig, siginfo_t* info, void* ctx) {
+  (void)sig; (void)ctx;
+  if (info->si_code == SI_ASYNCIO) handled_on_tid = (sig_atomic_t)syscall(SYS_gettid);
+}
+
+static void sigev_thread_id_signals_exactly_the_named_thread(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_thread_signal;
+  sa.sa_flags = SA_SIGINFO;
+  CHECK(sigaction(SIGRTMIN + 2, &sa, NULL) == 0);
+  int fd = scratch_file(0);
+  struct aiocb w;
+  fill_aiocb(&w, fd, "tid", 3, 0);
+  w.aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+  w.aio_sigevent.sigev_signo = SIGRTMIN + 2;
+  w.aio_sigevent._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  handled_on_tid = 0;
+  CHECK(aio_write(&w) == 0);
+  CHECK(wait_one(&w) == 0);
+  for (int i = 0; i < 500 && handled_on_tid == 0; ++i) usleep(1000);
+  CHECK(handled_on_tid == (sig_atomic_t)syscall(SYS_gettid));
+  CHECK(aio_return(&w) == 3);
+  signal(SIGRTMIN + 2, SIG_DFL);
+  close(fd);
+}
+
+static pthread_mutex_t calls_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t calls_cond = PTHREAD_COND_INITIALIZER;
+static int calls = 0;
+static int value_sum = 0;
+static pthread_t callback_threads[8];
+
+static void on_done(union sigval v) {
+  pthread_mutex_lock(&calls_mutex);
+  if (calls < 8) callback_threads[calls] = pthread_self();
+  ++calls;
+  value_sum += v.sival_int;
+  pthread_cond_signal(&calls_cond);
+  pthread_mutex_unlock(&calls_mutex);
+}
+
+static void sigev_thread_runs_each_function_on_one_notification_thread(void) {
+  int fd = scratch_file(0);
+  struct aiocb w[8];
+  for (int i = 0; i < 8; ++i) {
+    fill_aiocb(&w[i], fd, "n", 1, i);
+    w[i].aio_sigevent.sigev_notify = SIGEV_THREAD;
+    w[i].aio_sigevent.sigev_notify_function = on_done;
+    w[i].aio_sigevent.sigev_value.sival_int = i + 1;
+    CHECK(aio_write(&w[i]) == 0);
+  }
+  pthread_mutex_lock(&calls_mutex);
+  while (calls < 8) pthread_cond_wait(&calls_cond, &calls_mutex);
+  pthread_mutex_unlock(&calls_mutex);
+  CHECK(value_sum == 36);
+  for (int i = 1; i < 8; ++i) CHECK(pthread_equal(callback_threads[i], callback_threads[0]));
+  CHECK(!pthread_equal(callback_threads[0], pthread_self()));
+  for (int i = 0; i < 8; ++i) CHECK(aio_error(&w[i]) == 0 && aio_return(&w[i]) == 1);
+  close(fd);
+}
+
+static void an_unknown_notification_kind_is_einval(void) {
+  int fd = scratch_file(0);
+  struct aiocb w;
+  fill_aiocb(&w, fd, "x", 1, 0);
+  w.aio_sigevent.sigev_notify = 99;
+  errno = 0;
+  CHECK(aio_write(&w) == -1 && errno == EINVAL);
+  close(fd);
+}
+
+static const struct aio_test tests[] = {
+    TEST(sigev_signal_carries_si_asyncio_and_the_callers_value),
+    TEST(sigev_thread_id_signals_exactly_the_named_thread),
+    TEST(sigev_thread_runs_each_function_on_one_notification_thread),
+    TEST(an_unknown_notification_kind_is_einval),
+};
+
+int main(void) { return run_aio_tests(tests, sizeof tests / sizeof tests[0]); }
