@@ -35,10 +35,14 @@ void queue_completion(aiocb* cb) noexcept {
   }
 }
 
+void hold_completion_queue_for_fork() noexcept { queue_mutex.lock(); }
+void release_completion_queue_after_fork() noexcept { queue_mutex.unlock(); }
+
 void reset_completion_queue_after_fork() noexcept {
-  // The child inherits the eventfd and the flag; only the entries were the parent's.
+  // The child inherits the eventfd and the flag; only the entries were the parent's. The queue
+  // was held across fork, so it is whole: emptied, not abandoned (nothing leaks per fork).
+  queue->clear();
   new (&queue_mutex) std::mutex;
-  queue = new std::deque<aiocb*>;
   if (ready_fd >= 0) {
     std::uint64_t drained;
     (void)!read(ready_fd, &drained, sizeof drained);

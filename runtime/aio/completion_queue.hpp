@@ -9,6 +9,9 @@ namespace couring::aio {
 // Called by the engine for every completion.
 void queue_completion(aiocb* cb) noexcept;
 
+// fork(): held across it (atfork prepare/parent), so the child inherits a consistent queue.
+void hold_completion_queue_for_fork() noexcept;
+void release_completion_queue_after_fork() noexcept;
 void reset_completion_queue_after_fork() noexcept;
 
 }  // namespace couring::aio

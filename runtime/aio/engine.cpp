@@ -45,6 +45,7 @@ struct job : work_item {
 // Guards starting the engine; fork's prepare handler holds it so the child never sees half a start.
 std::mutex start_mutex;
 engine* current = nullptr;
+engine* abandoned_in_fork = nullptr;  // the parent's engine in a child: kept, never destroyed
 
 std::mutex flight_mutex;
 std::unordered_map<int, std::size_t>* per_fd = new std::unordered_map<int, std::size_t>;
@@ -158,17 +159,21 @@ void job::start(work_item& w) noexcept { spawn(perform(static_cast<job*>(&w))); 
 void before_fork() noexcept {
   start_mutex.lock();
   flight_mutex.lock();
+  hold_completion_queue_for_fork();
 }
 void after_fork_parent() noexcept {
+  release_completion_queue_after_fork();
   flight_mutex.unlock();
   start_mutex.unlock();
 }
 // The child has none of the parent's threads: its engine starts afresh, with nothing in flight
-// (the parent's requests stay the parent's). The old structures are abandoned, not destroyed:
-// their destructors would touch threads and rings that the child does not have.
+// (the parent's requests stay the parent's). The old engine is abandoned, not destroyed: its
+// destructor would touch threads and rings that the child does not have. The bookkeeping, held
+// across fork and so consistent, is emptied.
 void after_fork_child() noexcept {
+  if (current) abandoned_in_fork = current;
   current = nullptr;
-  per_fd = new std::unordered_map<int, std::size_t>;
+  per_fd->clear();
   flying = 0;
   new (&flight_mutex) std::mutex;
   new (&start_mutex) std::mutex;
