@@ -179,18 +179,13 @@ struct send_zc_req {
     s.rw(uring_op::send_zc, r.fd, r.buf, r.len, 0);
     s.op_flags(static_cast<std::uint32_t>(r.flags));
   }
-  static emulation_plan emulate(const send_zc_req& r) noexcept {
-    if (r.flags & MSG_WAITALL) return emulation::on_worker();  // as io_uring: the whole buffer, or an error
-    return emulation::attempt_or_wait(r, r.fd, POLLOUT);
-  }
-  static int attempt(const send_zc_req& r) noexcept {
-    return emulation::res_of(::send(r.fd, r.buf, r.len, r.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
-  }
-  static int exec(const send_zc_req& r) noexcept {
-    return emulation::restarting([&] { return emulation::res_of(::send(r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL)); });
-  }
+  // Elsewhere the emulation is send's: a copying send makes the same promise.
+  static send_req as_send(const send_zc_req& r) noexcept { return {r.fd, r.buf, r.len, r.flags}; }
+  static emulation_plan emulate(const send_zc_req& r) noexcept { return send_req::emulate(as_send(r)); }
+  static int attempt(const send_zc_req& r) noexcept { return send_req::attempt(as_send(r)); }
+  static int exec(const send_zc_req& r) noexcept { return send_req::exec(as_send(r)); }
   static constexpr auto descriptors() noexcept { return fields(&send_zc_req::fd); }
-  static std::uint64_t chain_minimum(const send_zc_req& r) noexcept { return (r.flags & MSG_WAITALL) ? r.len : 0; }
+  static std::uint64_t chain_minimum(const send_zc_req& r) noexcept { return send_req::chain_minimum(as_send(r)); }
 };
 
 struct shutdown_req {
