@@ -118,7 +118,7 @@ class backend : public event_source {
     return false;
   }
 
-  std::size_t pending() const noexcept override { return static_cast<std::size_t>(counters_.in_flight.get()); }
+  std::size_t pending() const noexcept override { return static_cast<std::size_t>(counters_.in_flight()); }
   backend_stats stats() const noexcept { return counters_.snapshot(); }
 
  protected:

@@ -59,18 +59,21 @@ class [[nodiscard]] result<void> {
   using value_type = void;
 
   result() noexcept = default;
-  result(std::error_code error) noexcept : error_(error) {}  // NOLINT
-  result(std::errc error) noexcept : error_(std::make_error_code(error)) {}  // NOLINT
+  result(std::error_code error) noexcept : code_(error.value()), category_(&error.category()) {}  // NOLINT
+  result(std::errc error) noexcept : result(std::make_error_code(error)) {}                     // NOLINT
 
-  bool has_value() const noexcept { return !error_; }
+  bool has_value() const noexcept { return code_ == 0; }
   explicit operator bool() const noexcept { return has_value(); }
   void value() const {
-    if (error_) throw std::system_error(error_);
+    if (code_ != 0) throw std::system_error(error());
   }
-  std::error_code error() const noexcept { return error_; }
+  std::error_code error() const noexcept { return code_ != 0 ? std::error_code(code_, *category_) : std::error_code{}; }
 
  private:
-  std::error_code error_;
+  // The error_code's two halves rather than an error_code: a default std::error_code calls
+  // std::system_category() (out of line, in libstdc++), and a success is built on every op.
+  int code_ = 0;
+  const std::error_category* category_ = nullptr;
 };
 
 }  // namespace couring
