@@ -26,8 +26,11 @@ inline constexpr std::size_t max_in_flight = 65536;  // COURING_AIO_MAX
 // Whether `n` more requests fit now (lio_listio checks the whole list before submitting any).
 bool room_for(std::size_t n) noexcept;
 
-// Requests in flight on `fd` (aio_cancel's answer for a whole descriptor).
-std::size_t in_flight_on(int fd) noexcept;
+// aio_cancel once its arguments were checked: asks the engine to stop the requests on `fd` (only
+// `cb`, unless it is nullptr) and waits, at most a grace period, for each to finish. Returns
+// AIO_CANCELED (each ended with ECANCELED), AIO_NOTCANCELED (one ended otherwise or still runs)
+// or AIO_ALLDONE (none was left to cancel).
+int cancel_requests(int fd, const aiocb* cb) noexcept;
 
 const char* backend_name_of_engine() noexcept;
 

@@ -132,11 +132,9 @@ int cancel(int fd, aiocb* cb) noexcept {
   if (!valid_fd(fd)) return fail(EBADF);
   if (cb) {
     if (cb->aio_fildes != fd) return fail(EINVAL);
-    // A request handed to io_uring or to a pool worker is running: nothing is held back in a
-    // queue of ours, so there is nothing we could take back without racing the kernel.
-    return error_of(cb) == EINPROGRESS ? AIO_NOTCANCELED : AIO_ALLDONE;
+    if (error_of(cb) != EINPROGRESS) return AIO_ALLDONE;  // final already: nothing to ask anyone
   }
-  return in_flight_on(fd) ? AIO_NOTCANCELED : AIO_ALLDONE;
+  return cancel_requests(fd, cb);
 }
 
 int listio(int mode, aiocb* const list[], int nent, sigevent* sig) noexcept {

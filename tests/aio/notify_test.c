@@ -30,6 +30,33 @@ static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
   close(fd);
 }
 
+static void a_cancelled_request_still_sends_its_signal_with_its_value(void) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGRTMIN);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  char c[1];
+  struct aiocb r;
+  fill_aiocb(&r, p[0], c, 1, 0);
+  r.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+  r.aio_sigevent.sigev_signo = SIGRTMIN;
+  r.aio_sigevent.sigev_value.sival_int = 7107;
+  CHECK(aio_read(&r) == 0);
+  usleep(20000);
+  CHECK(aio_cancel(p[0], &r) == AIO_CANCELED);
+  siginfo_t info;
+  struct timespec t = {5, 0};
+  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(info.si_code == SI_ASYNCIO);
+  CHECK(info.si_value.sival_int == 7107);
+  CHECK(aio_error(&r) == ECANCELED && aio_return(&r) == -1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(p[0]);
+  close(p[1]);
+}
+
 static volatile sig_atomic_t handled_on_tid = 0;
 static void on_thread_signal(int sig, siginfo_t* info, void* ctx) {
   (void)sig; (void)ctx;
@@ -105,6 +132,7 @@ static void an_unknown_notification_kind_is_einval(void) {
 
 static const struct aio_test tests[] = {
     TEST(sigev_signal_carries_si_asyncio_and_the_callers_value),
+    TEST(a_cancelled_request_still_sends_its_signal_with_its_value),
     TEST(sigev_thread_id_signals_exactly_the_named_thread),
     TEST(sigev_thread_runs_each_function_on_one_notification_thread),
     TEST(an_unknown_notification_kind_is_einval),

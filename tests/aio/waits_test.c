@@ -212,6 +212,38 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
   close(p[0]); close(p[1]);
 }
 
+static void a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification(void) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGRTMIN + 1);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  char a[1], b[1];
+  struct aiocb r1, r2;
+  fill_aiocb(&r1, p[0], a, 1, 0);
+  r1.aio_lio_opcode = LIO_READ;
+  fill_aiocb(&r2, p[0], b, 1, 0);
+  r2.aio_lio_opcode = LIO_READ;
+  struct aiocb* list[2] = {&r1, &r2};
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGRTMIN + 1;
+  ev.sigev_value.sival_int = 5151;
+  CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
+  usleep(20000);
+  CHECK(aio_cancel(p[0], NULL) == AIO_CANCELED);
+  siginfo_t info;
+  struct timespec t = {5, 0};
+  CHECK(sigtimedwait(&block, &info, &t) == SIGRTMIN + 1);
+  CHECK(info.si_code == SI_ASYNCIO && info.si_value.sival_int == 5151);
+  CHECK(aio_error(&r1) == ECANCELED && aio_return(&r1) == -1);
+  CHECK(aio_error(&r2) == ECANCELED && aio_return(&r2) == -1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(p[0]); close(p[1]);
+}
+
 static const struct aio_test tests[] = {
     TEST(aio_suspend_wakes_on_any_listed_completion_and_skips_null_entries),
     TEST(aio_suspend_times_out_with_eagain),
@@ -222,6 +254,7 @@ static const struct aio_test tests[] = {
     TEST(lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval),
     TEST(lio_nowait_notifies_once_every_member_completed),
     TEST(a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted),
+    TEST(a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification),
 };
 
 int main(void) { return run_aio_tests(tests, sizeof tests / sizeof tests[0]); }
