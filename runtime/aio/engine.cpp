@@ -65,10 +65,12 @@ struct job : work_item {
   // The registry of live jobs on one descriptor, in submission order; under flight_mutex.
   job* prev_on_fd = nullptr;
   job* next_on_fd = nullptr;
+  // aio_fsync waits here for the transfers submitted before it on its descriptor.
+  async_event earlier_done{async_event::reset_mode::automatic};
   std::vector<std::shared_ptr<cancel_ticket>> tickets;  // engine thread only
 };
 
-// The jobs of one descriptor, oldest first: aio_cancel's targets.
+// The jobs of one descriptor, oldest first: aio_cancel's targets and aio_fsync's predecessors.
 struct fd_jobs {
   job* head = nullptr;
   job* tail = nullptr;
@@ -114,6 +116,16 @@ void unlink_locked(job* j) noexcept {
   if (j->prev_on_fd) j->prev_on_fd->next_on_fd = j->next_on_fd; else l.head = j->next_on_fd;
   if (j->next_on_fd) j->next_on_fd->prev_on_fd = j->prev_on_fd; else l.tail = j->prev_on_fd;
   if (!l.head) live->erase(it);
+}
+
+bool is_sync(request_kind k) noexcept { return k == request_kind::fsync || k == request_kind::fdatasync; }
+
+// Whether a read or write submitted before this fsync on its descriptor is still live.
+bool earlier_transfer_live(job* j) noexcept {
+  std::lock_guard lock(flight_mutex);
+  for (job* e = j->prev_on_fd; e; e = e->prev_on_fd)
+    if (!is_sync(e->kind)) return true;
+  return false;
 }
 
 std::atomic<std::uint64_t> submitted_count{0};
@@ -187,6 +199,8 @@ void finish(job* j, ssize_t value, int error) noexcept {
     // Leaves the registry only once its status is final: a request aio_cancel cannot find has
     // really finished, so its AIO_ALLDONE is never contradicted by aio_error.
     std::lock_guard lock(flight_mutex);
+    for (job* later = j->next_on_fd; later; later = later->next_on_fd)
+      if (is_sync(later->kind)) later->earlier_done.set();  // it rechecks what it waits for
     unlink_locked(j);
   }
   queue_completion(cb);
@@ -225,6 +239,16 @@ task<void> perform(job* j) {
     }
     case request_kind::fsync:
     case request_kind::fdatasync: {
+      // POSIX: aio_fsync covers the I/O queued on the descriptor when it was called. Requests
+      // here run concurrently, so it waits for the reads and writes submitted before it (while
+      // it waits it is queued, and aio_cancel takes it back).
+      while (earlier_transfer_live(j)) {
+        auto w = co_await j->earlier_done.wait().with_token(j->stop.token());
+        if (!w) {
+          finish(j, -1, ECANCELED);
+          co_return;
+        }
+      }
       auto r = co_await (j->kind == request_kind::fsync ? couring::fsync(fd) : couring::fdatasync(fd))
                    .with_token(j->stop.token());
       finish(j, r ? 0 : -1, r ? 0 : r.error().value());

@@ -199,6 +199,56 @@ static void aio_fsync_takes_o_sync_and_o_dsync_and_nothing_else(void) {
   close(fd);
 }
 
+/* POSIX: aio_fsync covers every request queued on the descriptor when it was called, so its
+ * completion means the write before it completed too, and its bytes are in the file. */
+static void aio_fsync_completes_after_the_write_before_it_with_the_data_in_the_file(void) {
+  enum { size = 4 << 20 };
+  const int ops[2] = {O_SYNC, O_DSYNC};
+  char* data = malloc(size);
+  char* back = malloc(size);
+  CHECK(data && back);
+  if (!data || !back) return;
+  for (int k = 0; k < 2; ++k) {
+    int fd = scratch_file(0);
+    for (int i = 0; i < size; ++i) data[i] = (char)('a' + (i / 4096 + k) % 26);
+    struct aiocb w, s;
+    fill_aiocb(&w, fd, data, size, 0);
+    fill_aiocb(&s, fd, NULL, 0, 0);
+    CHECK(aio_write(&w) == 0);
+    CHECK(aio_fsync(ops[k], &s) == 0); /* at once: the write is still queued or running */
+    CHECK(wait_one(&s) == 0);
+    CHECK(aio_error(&w) == 0); /* already final when the fsync is */
+    CHECK(aio_return(&w) == size);
+    CHECK(aio_return(&s) == 0);
+    CHECK(pread(fd, back, size, 0) == size && memcmp(back, data, size) == 0);
+    close(fd);
+  }
+  free(data);
+  free(back);
+}
+
+/* An aio_fsync queued behind a read that cannot finish (nothing written to the pipe yet) has not
+ * started: aio_cancel takes it back, and the read goes on. */
+static void an_aio_fsync_waiting_for_the_requests_before_it_is_cancelled(void) {
+  int p[2];
+  CHECK(pipe(p) == 0);
+  char c[1];
+  struct aiocb r, s;
+  fill_aiocb(&r, p[0], c, 1, 0);
+  fill_aiocb(&s, p[0], NULL, 0, 0);
+  CHECK(aio_read(&r) == 0);
+  CHECK(aio_fsync(O_SYNC, &s) == 0);
+  usleep(20000);
+  CHECK(aio_error(&s) == EINPROGRESS); /* it waits for the read */
+  CHECK(aio_cancel(p[0], &s) == AIO_CANCELED);
+  CHECK(aio_error(&s) == ECANCELED && aio_return(&s) == -1);
+  CHECK(aio_error(&r) == EINPROGRESS);
+  CHECK(write(p[1], "r", 1) == 1);
+  CHECK(wait_one(&r) == 0 && aio_return(&r) == 1 && c[0] == 'r');
+  close(p[0]);
+  close(p[1]);
+}
+
 static void aio_cancel_of_a_finished_request_is_alldone(void) {
   int fd = scratch_file(0);
   struct aiocb w;
@@ -307,6 +357,8 @@ static const struct aio_test tests[] = {
     TEST(a_request_priority_out_of_range_is_einval),
     TEST(a_length_beyond_ssize_max_is_einval),
     TEST(aio_fsync_takes_o_sync_and_o_dsync_and_nothing_else),
+    TEST(aio_fsync_completes_after_the_write_before_it_with_the_data_in_the_file),
+    TEST(an_aio_fsync_waiting_for_the_requests_before_it_is_cancelled),
     TEST(aio_cancel_of_a_finished_request_is_alldone),
     TEST(a_read_pending_on_an_empty_pipe_is_cancelled_and_leaves_later_data_to_read),
     TEST(aio_cancel_of_a_descriptor_cancels_every_request_on_it_and_none_elsewhere),

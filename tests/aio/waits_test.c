@@ -244,6 +244,34 @@ static void a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notifi
   close(p[0]); close(p[1]);
 }
 
+/* POSIX: lio_listio(LIO_WAIT) fails with EINTR when a signal arrives while it waits; the requests
+ * are not cancelled (glibc answers -1/EINTR too, from its futex wait). */
+static void lio_wait_interrupted_by_a_signal_is_eintr_and_its_members_still_complete(void) {
+  int p[2];
+  CHECK(pipe(p) == 0);
+  char a[1], b[1];
+  struct aiocb r1, r2;
+  fill_aiocb(&r1, p[0], a, 1, 0);
+  r1.aio_lio_opcode = LIO_READ;
+  fill_aiocb(&r2, p[0], b, 1, 0);
+  r2.aio_lio_opcode = LIO_READ;
+  struct aiocb* list[2] = {&r1, &r2};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm; /* no SA_RESTART: the wait must end */
+  CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+  ualarm(50000, 0);
+  errno = 0;
+  CHECK(lio_listio(LIO_WAIT, list, 2, NULL) == -1 && errno == EINTR);
+  CHECK(aio_error(&r1) == EINPROGRESS && aio_error(&r2) == EINPROGRESS); /* nothing to read yet */
+  CHECK(write(p[1], "12", 2) == 2);
+  CHECK(wait_one(&r1) == 0 && aio_return(&r1) == 1);
+  CHECK(wait_one(&r2) == 0 && aio_return(&r2) == 1);
+  CHECK((a[0] == '1' && b[0] == '2') || (a[0] == '2' && b[0] == '1'));
+  signal(SIGALRM, SIG_DFL);
+  close(p[0]); close(p[1]);
+}
+
 static const struct aio_test tests[] = {
     TEST(aio_suspend_wakes_on_any_listed_completion_and_skips_null_entries),
     TEST(aio_suspend_times_out_with_eagain),
@@ -253,6 +281,7 @@ static const struct aio_test tests[] = {
     TEST(a_bad_member_makes_lio_listio_fail_with_eio_and_carries_its_own_error),
     TEST(lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval),
     TEST(lio_nowait_notifies_once_every_member_completed),
+    TEST(lio_wait_interrupted_by_a_signal_is_eintr_and_its_members_still_complete),
     TEST(a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted),
     TEST(a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification),
 };
