@@ -37,10 +37,9 @@ static void a_cancelled_request_still_sends_its_signal_with_its_value(void) {
   sigaddset(&set, SIGRTMIN);
   sigprocmask(SIG_BLOCK, &set, &old);
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r;
-  fill_aiocb(&r, p[0], c, 1, 0);
+  empty_pipe_read(p, &r, c, 1);
   r.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
   r.aio_sigevent.sigev_signo = SIGRTMIN;
   r.aio_sigevent.sigev_value.sival_int = 7107;
@@ -54,8 +53,7 @@ static void a_cancelled_request_still_sends_its_signal_with_its_value(void) {
   CHECK(info.si_value.sival_int == 7107);
   CHECK(aio_error(&r) == ECANCELED && aio_return(&r) == -1);
   sigprocmask(SIG_SETMASK, &old, NULL);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static volatile sig_atomic_t handled_on_tid = 0;
@@ -155,9 +153,9 @@ static int wait_list_calls(int n) {
  * makes, would be a new one each time). */
 static void sigev_thread_for_a_list_runs_once_after_every_member_on_the_notification_thread(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char a[1], b[1];
   struct aiocb r1, r2;
+  empty_pipe_read(p, &r1, a, 1);
   struct sigevent ev;
   memset(&ev, 0, sizeof ev);
   ev.sigev_notify = SIGEV_THREAD;
@@ -166,10 +164,10 @@ static void sigev_thread_for_a_list_runs_once_after_every_member_on_the_notifica
   list_members[0] = &r1;
   list_members[1] = &r2;
   for (int round = 0; round < 2; ++round) {
-    fill_aiocb(&r1, p[0], a, 1, 0);
+    fill_aiocb(&r1, p[0], a, 1, 0); /* the aiocbs of the last round are free again */
     r1.aio_lio_opcode = LIO_READ;
-    fill_aiocb(&r2, p[0], b, 1, 0);
-    r2.aio_lio_opcode = LIO_READ;
+    r2 = r1;
+    r2.aio_buf = b;
     struct aiocb* list[2] = {&r1, &r2};
     CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
     CHECK(write(p[1], "1", 1) == 1);
@@ -187,8 +185,7 @@ static void sigev_thread_for_a_list_runs_once_after_every_member_on_the_notifica
   CHECK(list_members_final == 1);
   CHECK(list_tids[0] == list_tids[1]);
   CHECK(list_tids[0] != (pid_t)syscall(SYS_gettid));
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void an_unknown_notification_kind_is_einval(void) {

@@ -29,18 +29,15 @@ static void a_write_then_a_read_at_an_offset_move_exactly_those_bytes(void) {
 
 static void aio_error_says_einprogress_until_the_request_completes(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char buf[4];
   struct aiocb r;
-  fill_aiocb(&r, p[0], buf, 4, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, buf, 4);
   usleep(20000);
   CHECK(aio_error(&r) == EINPROGRESS); /* nothing written yet: the read cannot be done */
   CHECK(write(p[1], "ping", 4) == 4);
   CHECK(wait_one(&r) == 0);
   CHECK(aio_return(&r) == 4 && memcmp(buf, "ping", 4) == 0);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void a_read_past_the_end_is_short_and_says_how_many_bytes_it_got(void) {
@@ -123,18 +120,15 @@ static void a_closed_descriptor_is_ebadf(void) {
 
 static void aio_cancel_with_an_aiocb_of_another_descriptor_is_einval(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r;
-  fill_aiocb(&r, p[0], c, 1, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, c, 1);
   errno = 0;
   CHECK(aio_cancel(p[1], &r) == -1 && errno == EINVAL);
   CHECK(aio_error(&r) == EINPROGRESS); /* untouched by the refused call */
   CHECK(write(p[1], "c", 1) == 1);
   CHECK(wait_one(&r) == 0 && aio_return(&r) == 1);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void reading_a_write_only_descriptor_is_ebadf(void) {
@@ -145,8 +139,7 @@ static void reading_a_write_only_descriptor_is_ebadf(void) {
   fill_aiocb(&r, p[1], buf, 4, 0);
   errno = 0;
   CHECK(aio_read(&r) == -1 && errno == EBADF);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void a_negative_offset_is_einval(void) {
@@ -231,12 +224,10 @@ static void aio_fsync_completes_after_the_write_before_it_with_the_data_in_the_f
  * started: aio_cancel takes it back, and the read goes on. */
 static void an_aio_fsync_waiting_for_the_requests_before_it_is_cancelled(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r, s;
-  fill_aiocb(&r, p[0], c, 1, 0);
+  pending_pipe_read(p, &r, c, 1);
   fill_aiocb(&s, p[0], NULL, 0, 0);
-  CHECK(aio_read(&r) == 0);
   CHECK(aio_fsync(O_SYNC, &s) == 0);
   usleep(20000);
   CHECK(aio_error(&s) == EINPROGRESS); /* it waits for the read */
@@ -245,8 +236,7 @@ static void an_aio_fsync_waiting_for_the_requests_before_it_is_cancelled(void) {
   CHECK(aio_error(&r) == EINPROGRESS);
   CHECK(write(p[1], "r", 1) == 1);
   CHECK(wait_one(&r) == 0 && aio_return(&r) == 1 && c[0] == 'r');
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void aio_cancel_of_a_finished_request_is_alldone(void) {
@@ -263,11 +253,9 @@ static void aio_cancel_of_a_finished_request_is_alldone(void) {
 
 static void a_read_pending_on_an_empty_pipe_is_cancelled_and_leaves_later_data_to_read(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char buf[4] = {0};
   struct aiocb r;
-  fill_aiocb(&r, p[0], buf, 4, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, buf, 4);
   usleep(20000); /* let it reach the backend: nothing to read, so it waits there */
   CHECK(aio_cancel(p[0], &r) == AIO_CANCELED);
   CHECK(aio_error(&r) == ECANCELED);
@@ -277,19 +265,17 @@ static void a_read_pending_on_an_empty_pipe_is_cancelled_and_leaves_later_data_t
   char back[4] = {0};
   CHECK(read(p[0], back, 4) == 4 && memcmp(back, "late", 4) == 0);
   CHECK(memcmp(buf, "\0\0\0\0", 4) == 0);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static void aio_cancel_of_a_descriptor_cancels_every_request_on_it_and_none_elsewhere(void) {
   int a[2], b[2];
-  CHECK(pipe(a) == 0 && pipe(b) == 0);
   char x[1], y[1], z[1];
   struct aiocb ra1, ra2, rb;
-  fill_aiocb(&ra1, a[0], x, 1, 0);
+  pending_pipe_read(a, &ra1, x, 1);
   fill_aiocb(&ra2, a[0], y, 1, 0);
-  fill_aiocb(&rb, b[0], z, 1, 0);
-  CHECK(aio_read(&ra1) == 0 && aio_read(&ra2) == 0 && aio_read(&rb) == 0);
+  CHECK(aio_read(&ra2) == 0);
+  pending_pipe_read(b, &rb, z, 1);
   usleep(20000);
   CHECK(aio_cancel(a[0], NULL) == AIO_CANCELED);
   CHECK(aio_error(&ra1) == ECANCELED && aio_return(&ra1) == -1);
@@ -302,7 +288,8 @@ static void aio_cancel_of_a_descriptor_cancels_every_request_on_it_and_none_else
   CHECK(write(a[1], "a", 1) == 1);
   char back[1];
   CHECK(read(a[0], back, 1) == 1 && back[0] == 'a');
-  close(a[0]); close(a[1]); close(b[0]); close(b[1]);
+  close_pipe(a);
+  close_pipe(b);
 }
 
 /* No test can hold a request "running" on purpose: whether an fsync or a read is still queued,
