@@ -16,10 +16,13 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -130,6 +133,7 @@ bool earlier_transfer_live(job* j) noexcept {
 
 std::atomic<std::uint64_t> submitted_count{0};
 std::atomic<std::uint64_t> completed_count{0};
+std::atomic<std::uint64_t> inline_count{0};  // of the submitted, those served by served_inline()
 
 task<void> serve_forever(engine* e) {
   // Never set: the engine lives as long as the process (or until fork gives the child a new one).
@@ -186,16 +190,18 @@ engine* started_engine() noexcept {
   return e->sched ? e : nullptr;
 }
 
-// On the engine's thread, like every cancel message: a message sees a job either before its
-// finish() or not at all, never half-finished.
-void finish(job* j, ssize_t value, int error) noexcept {
-  aiocb* cb = j->cb;
-  {
+// Every completion's steps, in one place, whoever completes the request: the engine's finish(),
+// or the caller's thread for a read served at submission (served_inline(), then `j` is null: it
+// was never registered). The status is final before anything announces it, so a waiter, a
+// signal handler or a SIGEV_THREAD function that looks finds it final; the list is counted
+// last, since its last member may free it.
+void complete(aiocb* cb, ssize_t value, int error, const sigevent& notify, list_state* list, job* j) noexcept {
+  if (j) {
     std::lock_guard lock(flight_mutex);
     --flying;
   }
   mark_done(cb, value, error);
-  {
+  if (j) {
     // Leaves the registry only once its status is final: a request aio_cancel cannot find has
     // really finished, so its AIO_ALLDONE is never contradicted by aio_error.
     std::lock_guard lock(flight_mutex);
@@ -206,8 +212,14 @@ void finish(job* j, ssize_t value, int error) noexcept {
   queue_completion(cb);
   completed_count.fetch_add(1, std::memory_order_relaxed);
   announce_completion();
-  deliver(j->notify);
-  if (j->list) list_member_done(j->list);
+  deliver(notify);
+  if (list) list_member_done(list);
+}
+
+// On the engine's thread, like every cancel message: a message sees a job either before its
+// finish() or not at all, never half-finished.
+void finish(job* j, ssize_t value, int error) noexcept {
+  complete(j->cb, value, error, j->notify, j->list, j);
   for (auto& t : j->tickets) {
     std::lock_guard lock(t->m);
     ++t->finished;
@@ -215,6 +227,16 @@ void finish(job* j, ssize_t value, int error) noexcept {
     t->cv.notify_all();
   }
   delete j;
+}
+
+// COURING_AIO_INLINE=0 turns served_inline() off: every request then takes the engine's path,
+// for tests of that path and for comparing the two. Read once; a process keeps its choice.
+bool inline_reads_enabled() noexcept {
+  static const bool enabled = [] {
+    const char* v = std::getenv("COURING_AIO_INLINE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return enabled;
 }
 
 task<void> perform(job* j) {
@@ -340,6 +362,26 @@ int submit(aiocb* cb, request_kind kind, list_state* list) noexcept {
   return 0;
 }
 
+bool served_inline(aiocb* cb, list_state* list) noexcept {
+  if (!inline_reads_enabled()) return false;
+  // Copied before the status is final, as a job copies it: from then on the aiocb is the caller's.
+  const sigevent notify = cb->aio_sigevent;
+  iovec iov{const_cast<void*>(cb->aio_buf), cb->aio_nbytes};
+  const int saved = errno;  // a miss is no error of the caller's: aio_read succeeds all the same
+  // RWF_NOWAIT: EAGAIN rather than waiting for the disk. Only a complete read is final: a short
+  // one may mean that only part of the range was cached (or end of file, which the engine's
+  // read reports as it happens); either way the engine reads the whole range again. Every error
+  // (EAGAIN, EOPNOTSUPP where the file has no NOWAIT reads, ESPIPE for pipes and sockets, EFAULT,
+  // ...) also goes to the engine, which reports it exactly as without this shortcut.
+  const ssize_t n = preadv2(cb->aio_fildes, &iov, 1, cb->aio_offset, RWF_NOWAIT);
+  errno = saved;
+  if (n < 0 || static_cast<std::size_t>(n) != cb->aio_nbytes) return false;
+  submitted_count.fetch_add(1, std::memory_order_relaxed);
+  inline_count.fetch_add(1, std::memory_order_relaxed);
+  complete(cb, n, 0, notify, list, nullptr);
+  return true;
+}
+
 bool room_for(std::size_t n) noexcept {
   std::lock_guard lock(flight_mutex);
   return flying + n <= max_in_flight;
@@ -381,8 +423,16 @@ const char* backend_name_of_engine() noexcept {
   return e ? e->backend : "none";
 }
 
+const char* backend_name_if_started() noexcept {
+  std::lock_guard lock(start_mutex);
+  if (!current) return "none";
+  std::lock_guard ready(current->m);
+  return current->ready && current->sched ? current->backend : "none";
+}
+
 counter_values counters() noexcept {
-  return {submitted_count.load(std::memory_order_relaxed), completed_count.load(std::memory_order_relaxed)};
+  return {submitted_count.load(std::memory_order_relaxed), completed_count.load(std::memory_order_relaxed),
+          inline_count.load(std::memory_order_relaxed)};
 }
 
 }  // namespace couring::aio

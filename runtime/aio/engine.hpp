@@ -21,6 +21,14 @@ struct list_state;
 // start or max_in_flight requests are already in flight.
 int submit(aiocb* cb, request_kind kind, list_state* list) noexcept;
 
+// Serves a read on the caller's thread, now, when every byte of it is in the page cache (one
+// preadv2 with RWF_NOWAIT): its status is made final, its completion queued, announced and
+// notified, its list member counted, as the engine would. Returns false, having changed nothing
+// the caller can observe, when the read must go to submit() instead: not all cached, an error,
+// or COURING_AIO_INLINE=0. It never starts the engine. Not for O_DIRECT descriptors: there a
+// NOWAIT read still waits for the device, on the caller's thread.
+bool served_inline(aiocb* cb, list_state* list) noexcept;
+
 inline constexpr std::size_t max_in_flight = 65536;  // COURING_AIO_MAX
 
 // Whether `n` more requests fit now (lio_listio checks the whole list before submitting any).
@@ -33,10 +41,14 @@ bool room_for(std::size_t n) noexcept;
 int cancel_requests(int fd, const aiocb* cb) noexcept;
 
 const char* backend_name_of_engine() noexcept;
+// The same without starting the engine: "none" while it has not started (every request so far
+// was served inline) or could not.
+const char* backend_name_if_started() noexcept;
 
 struct counter_values {
   std::uint64_t submitted;
   std::uint64_t completed;
+  std::uint64_t served_inline;  // counted in both of the above too
 };
 counter_values counters() noexcept;
 
