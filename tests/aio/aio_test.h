@@ -57,6 +57,32 @@ static inline void fill_aiocb(struct aiocb* cb, int fd, const void* buf, size_t 
   cb->aio_sigevent.sigev_notify = SIGEV_NONE;
 }
 
+/* A read that cannot complete yet: a new pipe with nothing in it (p[0] the read end, p[1] the
+ * write end) and cb set up to read n bytes of it into buf, its opcode LIO_READ for lio_listio. It
+ * stays in progress until the test writes to p[1]: the tests' way to hold a request pending. */
+static inline void empty_pipe_read(int p[2], struct aiocb* cb, void* buf, size_t n) {
+  if (pipe(p) != 0) {
+    perror("pipe");
+    exit(1);
+  }
+  fill_aiocb(cb, p[0], buf, n, 0);
+  cb->aio_lio_opcode = LIO_READ;
+}
+
+/* The same, submitted with aio_read. */
+static inline void pending_pipe_read(int p[2], struct aiocb* cb, void* buf, size_t n) {
+  empty_pipe_read(p, cb, buf, n);
+  if (aio_read(cb) != 0) {
+    fprintf(stderr, "aio_read on an empty pipe: %s\n", strerror(errno));
+    ++aio_test_failures;
+  }
+}
+
+static inline void close_pipe(int p[2]) {
+  close(p[0]);
+  close(p[1]);
+}
+
 /* Waits for one request with aio_suspend, the way a portable program does. */
 static inline int wait_one(const struct aiocb* cb) {
   const struct aiocb* list[1] = {cb};

@@ -53,19 +53,16 @@ static void the_descriptor_is_readable_exactly_while_completions_are_queued(void
   struct pollfd pfd = {afd, POLLIN, 0};
   CHECK(poll(&pfd, 1, 0) == 0); /* nothing queued */
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r;
-  fill_aiocb(&r, p[0], c, 1, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, c, 1);
   CHECK(write(p[1], "!", 1) == 1);
   CHECK(poll(&pfd, 1, 5000) == 1 && (pfd.revents & POLLIN));
   struct aiocb* done = NULL;
   CHECK(couring_aio_waitcomplete(&done, NULL) == 1 && done == &r && c[0] == '!');
   pfd.revents = 0;
   CHECK(poll(&pfd, 1, 0) == 0);
-  close(p[0]);
-  close(p[1]);
+  close_pipe(p);
 }
 
 static const struct aio_test tests[] = {

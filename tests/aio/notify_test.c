@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
   sigset_t set, old;
@@ -28,6 +29,31 @@ static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
   CHECK(aio_error(&w) == 0 && aio_return(&w) == 3);
   sigprocmask(SIG_SETMASK, &old, NULL);
   close(fd);
+}
+
+static void a_cancelled_request_still_sends_its_signal_with_its_value(void) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGRTMIN);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  int p[2];
+  char c[1];
+  struct aiocb r;
+  empty_pipe_read(p, &r, c, 1);
+  r.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+  r.aio_sigevent.sigev_signo = SIGRTMIN;
+  r.aio_sigevent.sigev_value.sival_int = 7107;
+  CHECK(aio_read(&r) == 0);
+  usleep(20000);
+  CHECK(aio_cancel(p[0], &r) == AIO_CANCELED);
+  siginfo_t info;
+  struct timespec t = {5, 0};
+  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(info.si_code == SI_ASYNCIO);
+  CHECK(info.si_value.sival_int == 7107);
+  CHECK(aio_error(&r) == ECANCELED && aio_return(&r) == -1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close_pipe(p);
 }
 
 static volatile sig_atomic_t handled_on_tid = 0;
@@ -93,6 +119,75 @@ static void sigev_thread_runs_each_function_on_one_notification_thread(void) {
   close(fd);
 }
 
+static pthread_mutex_t list_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t list_cond = PTHREAD_COND_INITIALIZER;
+static int list_calls = 0;
+static pid_t list_tids[2];
+static int list_members_final = 1;
+static struct aiocb* list_members[2];
+
+static void on_list_done(union sigval v) {
+  pthread_mutex_lock(&list_mutex);
+  for (int i = 0; i < 2; ++i)
+    if (aio_error(list_members[i]) == EINPROGRESS) list_members_final = 0;
+  if (list_calls < 2) list_tids[list_calls] = (pid_t)syscall(SYS_gettid);
+  list_calls += v.sival_int;
+  pthread_cond_signal(&list_cond);
+  pthread_mutex_unlock(&list_mutex);
+}
+
+static int wait_list_calls(int n) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 5;
+  pthread_mutex_lock(&list_mutex);
+  while (list_calls < n && pthread_cond_timedwait(&list_cond, &list_mutex, &until) == 0) {
+  }
+  int got = list_calls;
+  pthread_mutex_unlock(&list_mutex);
+  return got;
+}
+
+/* A list's SIGEV_THREAD runs once, after its last member completed, on the library's notification
+ * thread: two lists are notified on the same kernel thread (a thread per notification, as glibc
+ * makes, would be a new one each time). */
+static void sigev_thread_for_a_list_runs_once_after_every_member_on_the_notification_thread(void) {
+  int p[2];
+  char a[1], b[1];
+  struct aiocb r1, r2;
+  empty_pipe_read(p, &r1, a, 1);
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_THREAD;
+  ev.sigev_notify_function = on_list_done;
+  ev.sigev_value.sival_int = 1;
+  list_members[0] = &r1;
+  list_members[1] = &r2;
+  for (int round = 0; round < 2; ++round) {
+    fill_aiocb(&r1, p[0], a, 1, 0); /* the aiocbs of the last round are free again */
+    r1.aio_lio_opcode = LIO_READ;
+    r2 = r1;
+    r2.aio_buf = b;
+    struct aiocb* list[2] = {&r1, &r2};
+    CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
+    CHECK(write(p[1], "1", 1) == 1);
+    const struct aiocb* both[2] = {&r1, &r2};
+    CHECK(aio_suspend(both, 2, NULL) == 0);
+    usleep(20000);
+    CHECK(wait_list_calls(round) == round); /* one member still reads: no notification yet */
+    CHECK(write(p[1], "2", 1) == 1);
+    CHECK(wait_list_calls(round + 1) == round + 1);
+    CHECK(wait_one(&r1) == 0 && aio_return(&r1) == 1);
+    CHECK(wait_one(&r2) == 0 && aio_return(&r2) == 1);
+  }
+  usleep(20000);
+  CHECK(wait_list_calls(2) == 2); /* once per list, not once per member */
+  CHECK(list_members_final == 1);
+  CHECK(list_tids[0] == list_tids[1]);
+  CHECK(list_tids[0] != (pid_t)syscall(SYS_gettid));
+  close_pipe(p);
+}
+
 static void an_unknown_notification_kind_is_einval(void) {
   int fd = scratch_file(0);
   struct aiocb w;
@@ -105,8 +200,10 @@ static void an_unknown_notification_kind_is_einval(void) {
 
 static const struct aio_test tests[] = {
     TEST(sigev_signal_carries_si_asyncio_and_the_callers_value),
+    TEST(a_cancelled_request_still_sends_its_signal_with_its_value),
     TEST(sigev_thread_id_signals_exactly_the_named_thread),
     TEST(sigev_thread_runs_each_function_on_one_notification_thread),
+    TEST(sigev_thread_for_a_list_runs_once_after_every_member_on_the_notification_thread),
     TEST(an_unknown_notification_kind_is_einval),
 };
 

@@ -7,12 +7,10 @@
 
 static void aio_suspend_wakes_on_any_listed_completion_and_skips_null_entries(void) {
   int p1[2], p2[2];
-  CHECK(pipe(p1) == 0 && pipe(p2) == 0);
   char a[1], b[1];
   struct aiocb ra, rb;
-  fill_aiocb(&ra, p1[0], a, 1, 0);
-  fill_aiocb(&rb, p2[0], b, 1, 0);
-  CHECK(aio_read(&ra) == 0 && aio_read(&rb) == 0);
+  pending_pipe_read(p1, &ra, a, 1);
+  pending_pipe_read(p2, &rb, b, 1);
   CHECK(write(p2[1], "B", 1) == 1); /* only the second one can finish */
   const struct aiocb* list[3] = {NULL, &ra, &rb};
   CHECK(aio_suspend(list, 3, NULL) == 0);
@@ -20,16 +18,15 @@ static void aio_suspend_wakes_on_any_listed_completion_and_skips_null_entries(vo
   CHECK(aio_error(&ra) == EINPROGRESS);
   CHECK(write(p1[1], "A", 1) == 1);
   CHECK(wait_one(&ra) == 0 && aio_return(&ra) == 1 && a[0] == 'A');
-  close(p1[0]); close(p1[1]); close(p2[0]); close(p2[1]);
+  close_pipe(p1);
+  close_pipe(p2);
 }
 
 static void aio_suspend_times_out_with_eagain(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r;
-  fill_aiocb(&r, p[0], c, 1, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, c, 1);
   const struct aiocb* list[1] = {&r};
   struct timespec t = {0, 50 * 1000 * 1000}, before, after;
   clock_gettime(CLOCK_MONOTONIC, &before);
@@ -40,18 +37,16 @@ static void aio_suspend_times_out_with_eagain(void) {
   CHECK(ms >= 45);
   CHECK(write(p[1], "x", 1) == 1);
   CHECK(wait_one(&r) == 0 && aio_return(&r) == 1);
-  close(p[0]); close(p[1]);
+  close_pipe(p);
 }
 
 static void on_alarm(int sig) { (void)sig; }
 
 static void aio_suspend_interrupted_by_a_signal_is_eintr(void) {
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb r;
-  fill_aiocb(&r, p[0], c, 1, 0);
-  CHECK(aio_read(&r) == 0);
+  pending_pipe_read(p, &r, c, 1);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_alarm; /* no SA_RESTART: the wait must end */
@@ -63,7 +58,7 @@ static void aio_suspend_interrupted_by_a_signal_is_eintr(void) {
   CHECK(write(p[1], "x", 1) == 1);
   CHECK(wait_one(&r) == 0 && aio_return(&r) == 1);
   signal(SIGALRM, SIG_DFL);
-  close(p[0]); close(p[1]);
+  close_pipe(p);
 }
 
 static void aio_suspend_returns_at_once_when_one_is_already_done(void) {
@@ -131,11 +126,9 @@ static void lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval(void) 
 static void a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted(void) {
   /* One request in flight, then a list of COURING_AIO_MAX: one more than fits. */
   int p[2];
-  CHECK(pipe(p) == 0);
   char c[1];
   struct aiocb blocked;
-  fill_aiocb(&blocked, p[0], c, 1, 0);
-  CHECK(aio_read(&blocked) == 0);
+  pending_pipe_read(p, &blocked, c, 1);
   static struct aiocb members[COURING_AIO_MAX];
   static struct aiocb* list[COURING_AIO_MAX];
   static char byte[1];
@@ -156,7 +149,7 @@ static void a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted(void)
   CHECK(write(p[1], "x", 1) == 1);
   CHECK(wait_one(&blocked) == 0 && aio_return(&blocked) == 1);
   close(fd);
-  close(p[0]); close(p[1]);
+  close_pipe(p);
 }
 
 static volatile sig_atomic_t list_signal_value = 0;
@@ -179,13 +172,11 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
   sigprocmask(SIG_BLOCK, &block, &old);
 
   int p[2];
-  CHECK(pipe(p) == 0);
   char a[1], b[1];
   struct aiocb r1, r2;
-  fill_aiocb(&r1, p[0], a, 1, 0);
-  r1.aio_lio_opcode = LIO_READ;
-  fill_aiocb(&r2, p[0], b, 1, 0);
-  r2.aio_lio_opcode = LIO_READ;
+  empty_pipe_read(p, &r1, a, 1);
+  r2 = r1; /* a second reader of the same pipe */
+  r2.aio_buf = b;
   struct aiocb* list[2] = {&r1, &r2};
   struct sigevent ev;
   memset(&ev, 0, sizeof ev);
@@ -209,7 +200,63 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
   CHECK(aio_return(&r1) == 1 && aio_return(&r2) == 1);
   CHECK((a[0] == '1' && b[0] == '2') || (a[0] == '2' && b[0] == '1'));
   sigprocmask(SIG_SETMASK, &old, NULL);
-  close(p[0]); close(p[1]);
+  close_pipe(p);
+}
+
+static void a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification(void) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGRTMIN + 1);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  int p[2];
+  char a[1], b[1];
+  struct aiocb r1, r2;
+  empty_pipe_read(p, &r1, a, 1);
+  r2 = r1; /* a second reader of the same pipe */
+  r2.aio_buf = b;
+  struct aiocb* list[2] = {&r1, &r2};
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGRTMIN + 1;
+  ev.sigev_value.sival_int = 5151;
+  CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
+  usleep(20000);
+  CHECK(aio_cancel(p[0], NULL) == AIO_CANCELED);
+  siginfo_t info;
+  struct timespec t = {5, 0};
+  CHECK(sigtimedwait(&block, &info, &t) == SIGRTMIN + 1);
+  CHECK(info.si_code == SI_ASYNCIO && info.si_value.sival_int == 5151);
+  CHECK(aio_error(&r1) == ECANCELED && aio_return(&r1) == -1);
+  CHECK(aio_error(&r2) == ECANCELED && aio_return(&r2) == -1);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  close_pipe(p);
+}
+
+/* POSIX: lio_listio(LIO_WAIT) fails with EINTR when a signal arrives while it waits; the requests
+ * are not cancelled (glibc answers -1/EINTR too, from its futex wait). */
+static void lio_wait_interrupted_by_a_signal_is_eintr_and_its_members_still_complete(void) {
+  int p[2];
+  char a[1], b[1];
+  struct aiocb r1, r2;
+  empty_pipe_read(p, &r1, a, 1);
+  r2 = r1; /* a second reader of the same pipe */
+  r2.aio_buf = b;
+  struct aiocb* list[2] = {&r1, &r2};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm; /* no SA_RESTART: the wait must end */
+  CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+  ualarm(50000, 0);
+  errno = 0;
+  CHECK(lio_listio(LIO_WAIT, list, 2, NULL) == -1 && errno == EINTR);
+  CHECK(aio_error(&r1) == EINPROGRESS && aio_error(&r2) == EINPROGRESS); /* nothing to read yet */
+  CHECK(write(p[1], "12", 2) == 2);
+  CHECK(wait_one(&r1) == 0 && aio_return(&r1) == 1);
+  CHECK(wait_one(&r2) == 0 && aio_return(&r2) == 1);
+  CHECK((a[0] == '1' && b[0] == '2') || (a[0] == '2' && b[0] == '1'));
+  signal(SIGALRM, SIG_DFL);
+  close_pipe(p);
 }
 
 static const struct aio_test tests[] = {
@@ -221,7 +268,9 @@ static const struct aio_test tests[] = {
     TEST(a_bad_member_makes_lio_listio_fail_with_eio_and_carries_its_own_error),
     TEST(lio_listio_rejects_a_bad_mode_and_too_long_a_list_with_einval),
     TEST(lio_nowait_notifies_once_every_member_completed),
+    TEST(lio_wait_interrupted_by_a_signal_is_eintr_and_its_members_still_complete),
     TEST(a_list_that_does_not_fit_is_eagain_and_none_of_it_is_submitted),
+    TEST(a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification),
 };
 
 int main(void) { return run_aio_tests(tests, sizeof tests / sizeof tests[0]); }

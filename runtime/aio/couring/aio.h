@@ -42,6 +42,11 @@ struct couring_aio_counters {
 };
 void couring_aio_counters(struct couring_aio_counters* out);
 
+/* Of the submitted reads, how many were page-cache hits served at submission, on the caller's
+ * thread (counted in `submitted` and `completed` too); 0 with COURING_AIO_INLINE=0. A function
+ * of its own, not a field: programs built against the two-field struct above keep working. */
+uint64_t couring_aio_served_inline(void);
+
 /* The backend serving the requests ("io_uring" or "thread_pool"); starts the engine if needed. */
 const char* couring_aio_backend(void);
 
