@@ -68,7 +68,7 @@ couring::task<measured> benchmark(couring::runtime& rt, const bench::test_file& 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--backend io_uring|thread_pool] [--path FILE] [--qd N] [--seconds S] [--warmup S] [--direct]");
   bench::file_run run(a);
   const unsigned qd = run.qd;
   bench::test_file& f = run.file;

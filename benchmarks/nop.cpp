@@ -64,7 +64,7 @@ couring::task<measured> benchmark(couring::runtime& rt, unsigned in_flight, doub
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--backend io_uring|thread_pool] [--in-flight N] [--seconds S] [--warmup S]");
   auto in_flight = static_cast<unsigned>(a.number("in-flight", 32));
   double seconds = a.number("seconds", 0.3);
   double warmup = a.number("warmup", 0.05);

@@ -83,7 +83,7 @@ couring::task<measured> benchmark(unsigned batch, double warmup, double seconds)
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--backend io_uring|thread_pool] [--batch B] [--seconds S] [--warmup S]");
   auto batch = static_cast<unsigned>(a.number("batch", 32));
   double seconds = a.number("seconds", 0.3);
   double warmup = a.number("warmup", 0.05);

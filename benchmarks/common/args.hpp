@@ -13,7 +13,15 @@ namespace bench {
 
 class args {
  public:
-  args(int argc, char** argv) noexcept : argc_(argc), argv_(argv) {
+  // `usage`: the program's options, printed by `--help`, which ends the program before it does
+  // anything (a server must not start because someone asked how to start it).
+  args(int argc, char** argv, const char* usage) noexcept : argc_(argc), argv_(argv) {
+    for (int i = 1; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+        std::printf("usage: %s %s\n", argv[0], usage);
+        std::exit(0);
+      }
+    }
     for (int i = 1; i < argc; ++i) {
       bool follows_option = i > 1 && is_option(argv[i - 1]);
       if (!is_option(argv[i]) && !follows_option) usage_error("options are --name [value]", argv[i]);

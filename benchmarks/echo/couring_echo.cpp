@@ -74,7 +74,7 @@ couring::task<void> serve_everywhere(std::vector<couring::tcp_listener> listener
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--port P] [--backend io_uring|thread_pool] [--buffers N] [--buffer-size BYTES] [--shards N]");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   // Shared by every connection: with the closed-loop client each connection holds at most one
   // buffer at a time, so 1024 cover the largest benchmark, and a buffer is far larger than a message.

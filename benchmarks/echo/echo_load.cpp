@@ -130,7 +130,7 @@ double percentile_us(std::vector<std::uint32_t>& v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "--port P [--connections N] [--size BYTES] [--seconds S] [--warmup S] [--server-pid PID]");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   auto connections = static_cast<unsigned>(a.number("connections", 50));
   auto size = static_cast<std::size_t>(a.number("size", 64));

@@ -88,7 +88,7 @@ double bare_socket_end_bytes(unsigned n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "--port P --server-pid PID [--connections N]");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   auto server_pid = static_cast<int>(a.number("server-pid", 0));
   auto n = static_cast<unsigned>(a.number("connections", 10000));

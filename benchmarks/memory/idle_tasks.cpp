@@ -66,7 +66,7 @@ couring::task<double> measure(bool fibers, unsigned count) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--kind task|fiber] [--count N] [--backend io_uring|thread_pool]");
   std::string kind = a.text("kind", "task");
   auto count = static_cast<unsigned>(a.number("count", 100000));
   if ((kind != "task" && kind != "fiber") || count == 0) {

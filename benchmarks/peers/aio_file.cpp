@@ -75,7 +75,7 @@ measured run_phase(int fd, const bench::offset_sequence& offsets, std::uint64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--path FILE] [--qd N] [--seconds S] [--warmup S] [--direct]");
   bench::file_run run(a);
   const unsigned qd = run.qd;
   bench::test_file& f = run.file;

@@ -67,7 +67,7 @@ class acceptor {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--port P]   (Boost.Asio echo server; 7000 by default)");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   bench::raise_nofile_limit(16384);
   asio::io_context io(1);

@@ -95,7 +95,7 @@ class server {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--port P]   (plain epoll echo server; 7000 by default)");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   bench::raise_nofile_limit(16384);
   server s(bench::listen_on_loopback(port, true));

@@ -34,7 +34,7 @@ void echo(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--port P]   (thread-per-connection echo server; 7000 by default)");
   auto port = static_cast<std::uint16_t>(a.number("port", 7000));
   bench::raise_nofile_limit(16384);
   int listener = bench::listen_on_loopback(port, false);

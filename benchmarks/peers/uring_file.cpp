@@ -64,7 +64,7 @@ measured run_phase(io_uring& ring, int fd, const bench::offset_sequence& offsets
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--path FILE] [--qd N] [--seconds S] [--warmup S] [--direct]");
   bench::file_run run(a);
   const unsigned qd = run.qd;
   bench::test_file& f = run.file;

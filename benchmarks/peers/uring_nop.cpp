@@ -60,7 +60,7 @@ measured run_phase(io_uring& ring, unsigned in_flight, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "[--in-flight N] [--seconds S] [--warmup S]");
   auto in_flight = static_cast<unsigned>(a.number("in-flight", 32));
   double seconds = a.number("seconds", 0.3);
   double warmup = a.number("warmup", 0.05);

@@ -400,12 +400,13 @@ void write_csv(const std::string& path, const std::vector<row>& rows) {
 
 // ---- arguments --------------------------------------------------------------------------------
 
-[[noreturn]] void usage() {
-  std::fprintf(stderr,
+// --help asks for this on stdout and succeeds; a bad argument gets it on stderr and fails.
+[[noreturn]] void usage(bool asked = false) {
+  std::fprintf(asked ? stdout : stderr,
                "usage: sched [--seconds S] [--warmup S] [--reps N] [--quick] [--pin] [--json FILE] [--csv FILE]\n"
                "             [--workload round_trip|stream]... [--system NAME]...\n"
                "       sched --one --workload W --system NAME [--seconds S] [--warmup S] [--pin]\n");
-  std::exit(2);
+  std::exit(asked ? 0 : 2);
 }
 
 }  // namespace
@@ -442,7 +443,7 @@ int main(int argc, char** argv) {
     else if (a == "--workload") workloads.push_back(value());
     else if (a == "--system") systems.push_back(value());
     else if (a == "--one") one = true;
-    else usage();
+    else usage(a == "--help" || a == "-h");
   }
   if (!workloads.empty()) o.workloads = workloads;
   if (!systems.empty()) o.systems = systems;

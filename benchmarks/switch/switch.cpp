@@ -401,7 +401,7 @@ timed measure(const std::string& name, std::size_t ready, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::args a(argc, argv);
+  bench::args a(argc, argv, "--case coroutine|task|fiber|boost-context|thread-futex|thread-pipe [--ready N] [--seconds S] [--idle N]");
   const std::string name = a.text("case", "");
   const auto ready = static_cast<std::size_t>(a.number("ready", 1));
   const double seconds = a.number("seconds", 0.3);
