@@ -49,13 +49,15 @@ std::string describe_failure(const std::system_error& e) {
 }
 
 // The line is logged once per distinct choice in a process: tests and tools create many runtimes,
-// possibly alternating between choices, so every line already written is remembered.
-void log_choice_once(const std::string& line) {
+// possibly alternating between choices, so every line already written is remembered. `info` for
+// the choice a user assumes (io_uring, or the thread pool they asked for), `notice` when
+// something is not as assumed: a fallback, kinds emulated.
+void log_choice_once(log_level level, const std::string& line) {
   static std::mutex m;
   static std::set<std::string> logged;
   std::lock_guard lock(m);
   if (!logged.insert(line).second) return;
-  detail::log_notice(line);
+  detail::log(level, line);
 }
 
 #if COURING_HAVE_IO_URING
@@ -115,7 +117,7 @@ bool io_uring_compiled_in() noexcept { return COURING_HAVE_IO_URING != 0; }
 backend_selection select_backend(scheduler& owner, emulation::worker_pool& workers, const backend_options& options) {
   if (options.choice == backend_choice::thread_pool) {
     auto s = thread_pool_selection(owner, workers, "thread pool requested");
-    log_choice_once("using the thread-pool backend (requested)");
+    log_choice_once(log_level::info, "using the thread-pool backend (requested)");
     return s;
   }
 #if COURING_HAVE_IO_URING
@@ -123,14 +125,16 @@ backend_selection select_backend(scheduler& owner, emulation::worker_pool& worke
     auto b = try_uring(owner, workers, options);
     std::string reason = fmt::format("io_uring available (ring: {}; emulated request kinds: {})", b->describe(),
                                      emulated_kinds(*b));
-    log_choice_once(fmt::format("using the io_uring backend (ring: {}; emulated: {})", b->describe(), emulated_kinds(*b)));
+    const std::string emulated = emulated_kinds(*b);
+    log_choice_once(emulated == "none" ? log_level::info : log_level::notice,
+                    fmt::format("using the io_uring backend (ring: {}; emulated: {})", b->describe(), emulated));
     return {std::move(b), std::move(reason)};
   } catch (const std::system_error& e) {
     std::string why = describe_failure(e);
     if (options.choice == backend_choice::io_uring)
       throw std::system_error(make_error_code(error::backend_unavailable), "io_uring was requested but " + why);
     auto s = thread_pool_selection(owner, workers, "io_uring unavailable (" + why + ")");
-    log_choice_once(fmt::format("io_uring unavailable ({}); using the thread-pool backend", why));
+    log_choice_once(log_level::notice, fmt::format("io_uring unavailable ({}); using the thread-pool backend", why));
     return s;
   }
 #else
@@ -138,7 +142,7 @@ backend_selection select_backend(scheduler& owner, emulation::worker_pool& worke
     throw std::system_error(make_error_code(error::backend_unavailable),
                             "io_uring was requested but couring was built without liburing");
   auto s = thread_pool_selection(owner, workers, "built without liburing");
-  log_choice_once("built without liburing; using the thread-pool backend");
+  log_choice_once(log_level::notice, "built without liburing; using the thread-pool backend");
   return s;
 #endif
 }

@@ -6,6 +6,7 @@
 #include "shard.hpp"
 
 #include <couring/assert.hpp>
+#include <couring/log.hpp>
 
 #include <fmt/core.h>
 
@@ -169,8 +170,20 @@ runtime::stop_notice::stop_notice(runtime* r) noexcept
       }),
       self(r) {}
 
+namespace {
+// The program's log sink and threshold first, so that what starting has to say (a bad environment
+// variable, the backend chosen) reaches that sink; then the environment, whose COURING_LOG wins.
+runtime_config with_logging_applied(runtime_config config) {
+  if (config.log_output) set_log_sink(config.log_output);
+  if (config.log_threshold) set_log_threshold(*config.log_threshold);
+  runtime_config applied = apply_environment(std::move(config));
+  if (applied.log_threshold) set_log_threshold(*applied.log_threshold);
+  return applied;
+}
+}  // namespace
+
 runtime::runtime(runtime_config config)
-    : config_(apply_environment(std::move(config))),
+    : config_(with_logging_applied(std::move(config))),
       backend_options_(std::make_unique<backend_options>(backend_options_from(config_))) {
   if (config_.ignore_sigpipe) ignore_sigpipe_if_default();
   std::vector<int> cpus = usable_cpu_list();

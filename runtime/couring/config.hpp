@@ -1,17 +1,19 @@
 // runtime_config: everything a program may choose about the runtime, with defaults that suit a
 // small machine. Environment variables override the matching fields, so any program can be run
-// on either path without a rebuild:
+// on either path without a rebuild (all of them: docs/environment.md):
 //   COURING_BACKEND=auto|io_uring|thread_pool    which backend
 //   COURING_URING_HIDE=read,openat,...|all       request kinds the io_uring backend emulates
 //   COURING_POOL_THREADS=N                       worker threads of the thread pool
 //   COURING_SHARDS=N                             number of shards
-//   COURING_LOG=quiet                            silences the backend line
+//   COURING_LOG=debug|info|notice|warning|error|off   how much couring says (default notice)
 #pragma once
 
 #include <couring/backend_info.hpp>
+#include <couring/log.hpp>
 #include <couring/scheduler.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,9 +67,18 @@ struct runtime_config {
   // A closed peer then yields EPIPE instead of killing the process (set only if SIGPIPE is at its
   // default disposition, so a program's own choice stands).
   bool ignore_sigpipe = true;
+
+  // Diagnostics (<couring/log.hpp>), applied for the whole process when the runtime starts.
+  // Lines below the threshold are dropped; unset: as it is (COURING_LOG, else notice).
+  std::optional<log_level> log_threshold;
+  // Receives couring's lines instead of stderr, from the runtime's start on, including what the
+  // runtime's own start has to say; empty: leave the sink as it is.
+  log_sink log_output;
 };
 
-// The config with environment overrides applied. Throws std::invalid_argument naming a bad value.
+// The config with environment overrides applied. A variable with a bad value is reported in one
+// warning line (the variable, the value, what it accepts) and the config's own value is kept: a
+// mere environment variable never stops a program.
 runtime_config apply_environment(runtime_config config);
 
 }  // namespace couring

@@ -34,6 +34,7 @@
 #include <couring/task_group.hpp>
 #include <couring/transfer.hpp>
 #include <couring/unique_fd.hpp>
+#include <couring/version.hpp>
 #include <couring/when_all.hpp>
 #include <couring/when_any.hpp>
 #include <couring/yield.hpp>

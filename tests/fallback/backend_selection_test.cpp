@@ -14,6 +14,9 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,11 +39,13 @@ using couring::testing::thread_count;
 
 namespace {
 
-// Every COURING_* variable a child could inherit from the harness (the matrix sets some).
+// Every COURING_* variable a child could inherit from the harness (the matrix sets some), and the
+// log threshold the harness's COURING_LOG gave this process: the child starts as a fresh process.
 void clear_couring_env() {
   for (const char* name : {"COURING_BACKEND", "COURING_URING_HIDE", "COURING_POOL_THREADS", "COURING_LOG",
                            "COURING_EXPECT_FALLBACK"})
     ::unsetenv(name);
+  set_log_threshold(log_level::notice);
 }
 
 std::string errno_name(int err) { return err == ENOSYS ? "ENOSYS" : "EPERM"; }
@@ -312,31 +317,132 @@ TEST_CASE("COURING_BACKEND accepts every documented spelling and wins over the c
   }
 }
 
-TEST_CASE("a bad COURING_* value is a clear std::invalid_argument", "[fallback][selection][env]") {
+TEST_CASE("a bad COURING_* value is one warning line naming the variable, the value and what it accepts; the config's value stays",
+          "[fallback][selection][env]") {
   struct bad {
     const char* name;
     const char* value;
+    const char* accepted;  // what the line must say is accepted
   };
   const bad bads[] = {
-      {"COURING_BACKEND", "iouring"},      {"COURING_BACKEND", "THREAD_POOL"}, {"COURING_BACKEND", "epoll"},
-      {"COURING_POOL_THREADS", "0"},       {"COURING_POOL_THREADS", "-1"},     {"COURING_POOL_THREADS", "eight"},
-      {"COURING_POOL_THREADS", "8x"},      {"COURING_POOL_THREADS", "4097"},   {"COURING_URING_HIDE", "read,bogus"},
+      {"COURING_BACKEND", "iouring", "auto, io_uring or thread_pool"},
+      {"COURING_BACKEND", "THREAD_POOL", "auto, io_uring or thread_pool"},
+      {"COURING_BACKEND", "epoll", "auto, io_uring or thread_pool"},
+      {"COURING_POOL_THREADS", "0", "from 1 to 4096"},
+      {"COURING_POOL_THREADS", "-1", "from 1 to 4096"},
+      {"COURING_POOL_THREADS", "eight", "from 1 to 4096"},
+      {"COURING_POOL_THREADS", "8x", "from 1 to 4096"},
+      {"COURING_POOL_THREADS", "4097", "from 1 to 4096"},
+      {"COURING_SHARDS", "0", "from 1 to 1024"},
+      {"COURING_SHARDS", " 2", "from 1 to 1024"},
+      {"COURING_SHARDS", "99999999999999999999", "from 1 to 1024"},
+      {"COURING_URING_HIDE", "read,bogus", "bogus"},
+      {"COURING_LOG", "loud", "expected debug, info, notice, warning, error or off"},
+      {"COURING_LOG", "Info", "expected debug, info, notice, warning, error or off"},
   };
+  std::vector<std::pair<log_level, std::string>> lines;
+  set_log_sink([&](log_level level, std::string_view line) { lines.emplace_back(level, std::string(line)); });
   for (const bad& b : bads) {
     INFO(b.name << "=" << b.value);
     scoped_env env(b.name, b.value);
-    std::string message;
-    try {
-      (void)apply_environment(runtime_config{});
-    } catch (const std::invalid_argument& e) {
-      message = e.what();
-    }
-    CHECK_THAT(message, Catch::Contains(b.name) && Catch::Contains(b.value));
-    // The runtime reports it the same way, before starting anything.
+    lines.clear();
+    runtime_config mine;
+    mine.backend = backend_choice::thread_pool;
+    mine.pool_threads = 3;
+    mine.shards = 1;
+    runtime_config applied;
+    REQUIRE_NOTHROW(applied = apply_environment(mine));
+    CHECK(applied.backend == backend_choice::thread_pool);
+    CHECK(applied.pool_threads == 3);
+    CHECK(applied.shards == 1);
+    CHECK(applied.uring_hidden_requests.empty());
+    if (std::string_view(b.name) == "COURING_LOG") CHECK_FALSE(applied.log_threshold.has_value());
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].first == log_level::warning);
+    CHECK_THAT(lines[0].second, Catch::StartsWith(std::string(b.name) + "=" + b.value + ": ") &&
+                                    Catch::Contains(b.accepted) && Catch::Contains("; using "));
+    // A runtime starts with it all the same, on the config's choices.
     runtime_config c;
+    c.backend = backend_choice::thread_pool;
     c.pool_threads = 1;
-    CHECK_THROWS_AS(runtime(c), std::invalid_argument);
+    c.shards = 1;
+    std::optional<runtime> rt;
+    REQUIRE_NOTHROW(rt.emplace(c));
+    CHECK(rt->backend() == backend_kind::thread_pool);
+    CHECK(rt->shards() == 1);
   }
+  set_log_sink(nullptr);
+}
+
+// Run through exec by the logging cases below, so that each starts as a fresh process would: the
+// log's threshold, and which lines were already written, are per process.
+TEST_CASE("probe: two runtimes on the thread pool they ask for", "[.][probe-log]") {
+  for (int i = 0; i < 2; ++i) {
+    runtime_config c;
+    c.backend = backend_choice::thread_pool;  // the backend line is info: below the default
+    c.pool_threads = 1;
+    runtime rt(c);
+  }
+}
+
+TEST_CASE("probe: a runtime whose config routes the log into a sink at info", "[.][probe-log-sink]") {
+  std::vector<std::pair<log_level, std::string>> got;
+  {
+    runtime_config c;
+    c.backend = backend_choice::thread_pool;
+    c.pool_threads = 1;
+    c.shards = 1;
+    c.log_threshold = log_level::info;
+    c.log_output = [&](log_level level, std::string_view line) { got.emplace_back(level, std::string(line)); };
+    runtime rt(c);
+  }
+  set_log_sink(nullptr);
+  for (const auto& [level, line] : got) std::printf("sink: %s: %s\n", log_level_name(level), line.c_str());
+}
+
+namespace {
+// What a probe run wrote through couring's log: its "couring: " and "sink: " lines (Catch2's own
+// output aside). COURING_* variables the matrix sets are cleared unless given.
+std::vector<std::string> log_lines_of_probe(const char* probe, std::vector<std::string> env) {
+  for (const char* name : {"COURING_BACKEND=", "COURING_URING_HIDE=", "COURING_POOL_THREADS=", "COURING_SHARDS=",
+                           "COURING_LOG=", "COURING_EXPECT_FALLBACK="})
+    env.insert(env.begin(), name);
+  env.push_back("COURING_TEST_NO_BACKEND_CHECK=1");
+  auto out = run_program({self_exe(), probe}, env);
+  INFO(out.output);
+  REQUIRE(out.exited);
+  REQUIRE(out.status == 0);
+  std::vector<std::string> lines;
+  for (const std::string& line : lines_of(out.output))
+    if (line.rfind("couring: ", 0) == 0 || line.rfind("sink: ", 0) == 0) lines.push_back(line);
+  return lines;
+}
+}  // namespace
+
+TEST_CASE("a bad COURING_LOG is one warning line, however many runtimes start, and the default threshold is used",
+          "[fallback][selection][log]") {
+  auto lines = log_lines_of_probe("[probe-log]", {"COURING_LOG=loud"});
+  CHECK(lines == std::vector<std::string>{
+                     "couring: COURING_LOG=loud: expected debug, info, notice, warning, error or off; using notice"});
+}
+
+TEST_CASE("by default a runtime that gets the backend it was asked for says nothing; COURING_LOG=info shows the line",
+          "[fallback][selection][log]") {
+  CHECK(log_lines_of_probe("[probe-log]", {}).empty());
+  CHECK(log_lines_of_probe("[probe-log]", {"COURING_LOG=info"}) ==
+        std::vector<std::string>{"couring: using the thread-pool backend (requested)"});
+  CHECK(log_lines_of_probe("[probe-log]", {"COURING_LOG=warning"}).empty());
+}
+
+TEST_CASE("runtime_config's log sink receives what starting has to say, at the config's threshold; stderr gets nothing",
+          "[fallback][selection][log]") {
+  CHECK(log_lines_of_probe("[probe-log-sink]", {"COURING_SHARDS=many"}) ==
+        std::vector<std::string>{"sink: warning: COURING_SHARDS=many: expected a number from 1 to 1024; using 1",
+                                 "sink: info: using the thread-pool backend (requested)"});
+}
+
+TEST_CASE("COURING_LOG wins over the config's threshold", "[fallback][selection][log]") {
+  CHECK(log_lines_of_probe("[probe-log-sink]", {"COURING_LOG=warning"}).empty());
 }
 
 TEST_CASE("COURING_POOL_THREADS sets the worker count; with one shard the workers are all the threads the runtime adds",

@@ -73,7 +73,9 @@ std::string under_locked_memory_limit(std::size_t limit, Body body, CheckLog che
   stderr_capture logs;
   backend_kind kind{};
   {
-    runtime rt;
+    runtime_config notices;
+    notices.log_threshold = log_level::notice;
+    runtime rt(notices);
     kind = rt.backend();
     if (std::string why = limit_locked_memory(limit); !why.empty()) return why;
     body(rt, e);
