@@ -3,6 +3,7 @@
 #include "io/backend/request_table.hpp"
 
 #include <couring/assert.hpp>
+#include <couring/detail/flat_resume.hpp>
 #include <couring/op.hpp>
 
 namespace couring {
@@ -53,7 +54,7 @@ void op_base::finish(work_item& w) noexcept {
   auto& op = static_cast<op_base&>(w);
   op.state = op_state::completed;
   op.owner->finished(op);
-  if (op.observer) op.observer->on_result(op); else op.waiter.resume();
+  if (op.observer) op.observer->on_result(op); else detail::resume_flat(op.waiter);
 }
 
 namespace detail {

@@ -99,9 +99,12 @@ struct fiber_core {
     running_fiber = this;
     set_running_fiber_guard(&stack);
     void* loop_fake = nullptr;
+    // Each stack has its own resume_flat() loops: the fiber starts with none of the loop's.
+    detail::flat_resume_frame* const loop_side = std::exchange(detail::innermost_flat_resume, nullptr);
     switch_start(&loop_fake, stack_bounds{static_cast<char*>(stack.top) - stack.size, stack.size});
     do_switch();
     switch_finish(loop_fake, nullptr);
+    detail::innermost_flat_resume = loop_side;
     set_running_fiber_guard(nullptr);
     running_fiber = nullptr;
   }
@@ -246,6 +249,7 @@ stop_token fiber_token(fiber_core* f) noexcept { return f->stop.token(); }
 // Not noexcept: destroying a suspended fiber unwinds its stack with an exception from here.
 void fiber_suspend(fiber_core* f) {
   f->suspended = true;
+  detail::flat_resume_frame* const fiber_side = detail::innermost_flat_resume;  // the loop resets it
   switch_start(&f->fiber_fake, f->loop_stack);
   try {
     f->loop = std::move(f->loop).resume();  // back to the loop; returns when run() resumes us
@@ -257,6 +261,7 @@ void fiber_suspend(fiber_core* f) {
     throw;
   }
   switch_finish(f->fiber_fake, &f->loop_stack);
+  detail::innermost_flat_resume = fiber_side;
   f->suspended = false;
 }
 

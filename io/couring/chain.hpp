@@ -52,7 +52,7 @@ class linked_submit final : private op_observer {
  private:
   void on_result(op_base& op) noexcept override {
     op.observer = nullptr;
-    if (--remaining_ == 0) waiter_.resume();
+    if (--remaining_ == 0) detail::resume_flat(waiter_);
   }
 
   std::array<op_base*, N> ops_;

@@ -139,7 +139,7 @@ class fiber_bridge {
     promise_type& p = handle_.promise();
     p.fiber = f;
     p.set_token(fiber_token(f));
-    handle_.resume();
+    detail::resume_flat(handle_);
     while (!p.finished) fiber_suspend(f);
     if (p.error) std::rethrow_exception(p.error);
     return std::move(*p.value);

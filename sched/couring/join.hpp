@@ -96,7 +96,7 @@ class join_child {
         promise_type& p = h.promise();
         p.join->child_done(p.index, p.error != nullptr);
         // The last child to finish resumes the parent directly; the others just stop here.
-        if (--p.join->remaining == 0) return p.join->parent;
+        if (--p.join->remaining == 0) return detail::transfer(h, p.join->parent);
         return std::noop_coroutine();
       }
       void await_resume() noexcept {}
@@ -116,7 +116,7 @@ class join_child {
     p.join = &join;
     p.index = index;
     p.set_token(join.stop.token());
-    handle_.resume();
+    detail::resume_flat(handle_);
   }
   promise_type& promise() const noexcept { return handle_.promise(); }
 

@@ -119,7 +119,7 @@ struct remote_call {
     // During shutdown a "the target shut down" answer does not resume the caller: like an op
     // awaited during shutdown, it stays suspended and is destroyed with the other frames.
     bool frozen = c->broken && c->caller->stopping();
-    if (!c->caller_gone && !frozen) c->waiter.resume();
+    if (!c->caller_gone && !frozen) detail::resume_flat(c->waiter);
     c->release();
   }
 

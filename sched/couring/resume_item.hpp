@@ -2,6 +2,7 @@
 // without an op (starting a spawned task, yielding).
 #pragma once
 
+#include <couring/detail/flat_resume.hpp>
 #include <couring/work_item.hpp>
 
 #include <coroutine>
@@ -15,7 +16,7 @@ struct resume_item : work_item {
   std::coroutine_handle<> handle;
 
  private:
-  static void run(work_item& w) noexcept { static_cast<resume_item&>(w).handle.resume(); }
+  static void run(work_item& w) noexcept { detail::resume_flat(static_cast<resume_item&>(w).handle); }
 };
 
 }  // namespace couring

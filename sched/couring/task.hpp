@@ -1,8 +1,9 @@
 // task<T>: a lazy, move-only coroutine that produces a T (or throws). It starts when awaited and
 // hands control back to its awaiter by symmetric transfer, so a chain of a million nested awaits
-// uses constant stack.
+// uses constant stack, at any optimisation level (detail/flat_resume.hpp).
 #pragma once
 
+#include <couring/detail/flat_resume.hpp>
 #include <couring/detail/frame_allocator.hpp>
 #include <couring/stop_token.hpp>
 
@@ -33,7 +34,7 @@ class promise_base {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
       std::coroutine_handle<> c = h.promise().continuation_;
-      return c ? c : std::noop_coroutine();
+      return c ? transfer(h, c) : std::noop_coroutine();
     }
     void await_resume() noexcept {}
   };
@@ -136,7 +137,7 @@ class [[nodiscard]] task {
       if (!handle.promise().token().stop_possible()) {
         if (const stop_token* t = detail::token_of(awaiting)) handle.promise().set_token(*t);
       }
-      return handle;
+      return detail::transfer(awaiting, handle);
     }
     T await_resume() { return handle.promise().take(); }
   };

@@ -182,6 +182,18 @@ TEST_CASE("a million-deep chain of awaiting tasks completes without overflowing 
   CHECK(reached == million);
 }
 
+TEST_CASE("a million awaits in a loop of tasks that complete synchronously use constant stack, at any optimisation level",
+          "[core][task][deep]") {
+  // Each await hands control to the child and back: without a flat resume (or a tail call,
+  // which GCC makes only when optimising) every round trip would leave frames on the stack.
+  constexpr int million = 1'000'000;
+  long long sum = 0;
+  run([&]() -> task<void> {
+    for (int i = 0; i < million; ++i) sum += co_await value_of(i);
+  }());
+  CHECK(sum == static_cast<long long>(million) * (million - 1) / 2);
+}
+
 TEST_CASE("steady-state spawning of short tasks reuses recycled frames instead of allocating",
           "[core][task][frames]") {
   constexpr int per_round = 1000;

@@ -66,7 +66,7 @@ struct wait_node : work_item {
  private:
   static void run(work_item& w) noexcept {
     auto& n = static_cast<wait_node&>(w);
-    if (!n.frame_gone) n.waiter.resume();
+    if (!n.frame_gone) resume_flat(n.waiter);
     n.release();  // the list's reference, which travelled with the item
   }
 };
