@@ -5,7 +5,6 @@
 #include <couring/async_event.hpp>
 #include <couring/async_mutex.hpp>
 #include <couring/async_semaphore.hpp>
-#include <couring/blocking.hpp>
 #include <couring/buffer_pool.hpp>
 #include <couring/chain.hpp>
 #include <couring/channel.hpp>
@@ -13,7 +12,6 @@
 #include <couring/current_token.hpp>
 #include <couring/endpoint.hpp>
 #include <couring/errors.hpp>
-#include <couring/fiber.hpp>
 #include <couring/file.hpp>
 #include <couring/file_table.hpp>
 #include <couring/offload.hpp>
@@ -38,3 +36,9 @@
 #include <couring/when_all.hpp>
 #include <couring/when_any.hpp>
 #include <couring/yield.hpp>
+
+#include <couring/detail/build_config.hpp>
+#if COURING_HAVE_FIBERS  // a build without Boost.Context has no fibers (meson option `fibers`)
+#include <couring/blocking.hpp>
+#include <couring/fiber.hpp>
+#endif
