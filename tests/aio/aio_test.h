@@ -11,9 +11,12 @@
 #include <couring/aio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int aio_test_failures;
@@ -81,6 +84,52 @@ static inline void pending_pipe_read(int p[2], struct aiocb* cb, void* buf, size
 static inline void close_pipe(int p[2]) {
   close(p[0]);
   close(p[1]);
+}
+
+/* Two requests, each reading one byte (into a, into b) of the same new, empty pipe: the lists
+ * whose members complete one at a time as the test writes a byte at a time. */
+static inline void two_readers_of_one_pipe(int p[2], struct aiocb* r1, struct aiocb* r2, char* a, char* b) {
+  empty_pipe_read(p, r1, a, 1);
+  *r2 = *r1;
+  r2->aio_buf = b;
+}
+
+/* Notification by signal `signo` carrying `value`, as a program asks for it. */
+static inline void notify_by_signal(struct sigevent* ev, int signo, union sigval value) {
+  memset(ev, 0, sizeof *ev);
+  ev->sigev_notify = SIGEV_SIGNAL;
+  ev->sigev_signo = signo;
+  ev->sigev_value = value;
+}
+
+/* Blocks `signo` for the test, so that its notifications wait to be taken with take_signal();
+ * *old is the mask to restore. Returns the set holding just `signo`. */
+static inline sigset_t block_signal(int signo, sigset_t* old) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  sigprocmask(SIG_BLOCK, &set, old);
+  return set;
+}
+
+/* Takes a blocked signal of `set`, waiting up to 5 s: its number (info filled), or -1. */
+static inline int take_signal(const sigset_t* set, siginfo_t* info) {
+  struct timespec t = {5, 0};
+  return sigtimedwait(set, info, &t);
+}
+
+/* Waits, up to 5 s, until *count (guarded by mutex, signalled on cond) reaches n: the count then
+ * seen, which is less than n if it never got there. */
+static inline int wait_for_count(pthread_mutex_t* mutex, pthread_cond_t* cond, const int* count, int n) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 5;
+  pthread_mutex_lock(mutex);
+  while (*count < n && pthread_cond_timedwait(cond, mutex, &until) == 0) {
+  }
+  int got = *count;
+  pthread_mutex_unlock(mutex);
+  return got;
 }
 
 /* Waits for one request with aio_suspend, the way a portable program does. */

@@ -7,21 +7,15 @@
 #include <time.h>
 
 static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGRTMIN);
-  sigprocmask(SIG_BLOCK, &set, &old);
+  sigset_t old, set = block_signal(SIGRTMIN, &old);
   int fd = scratch_file(0);
   int marker = 0;
   struct aiocb w;
   fill_aiocb(&w, fd, "sig", 3, 0);
-  w.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
-  w.aio_sigevent.sigev_signo = SIGRTMIN;
-  w.aio_sigevent.sigev_value.sival_ptr = &marker;
+  notify_by_signal(&w.aio_sigevent, SIGRTMIN, (union sigval){.sival_ptr = &marker});
   CHECK(aio_write(&w) == 0);
   siginfo_t info;
-  struct timespec t = {5, 0};
-  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(take_signal(&set, &info) == SIGRTMIN);
   CHECK(info.si_code == SI_ASYNCIO);
   CHECK(info.si_value.sival_ptr == &marker);
   CHECK(info.si_pid == getpid());
@@ -32,23 +26,17 @@ static void sigev_signal_carries_si_asyncio_and_the_callers_value(void) {
 }
 
 static void a_cancelled_request_still_sends_its_signal_with_its_value(void) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGRTMIN);
-  sigprocmask(SIG_BLOCK, &set, &old);
+  sigset_t old, set = block_signal(SIGRTMIN, &old);
   int p[2];
   char c[1];
   struct aiocb r;
   empty_pipe_read(p, &r, c, 1);
-  r.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
-  r.aio_sigevent.sigev_signo = SIGRTMIN;
-  r.aio_sigevent.sigev_value.sival_int = 7107;
+  notify_by_signal(&r.aio_sigevent, SIGRTMIN, (union sigval){.sival_int = 7107});
   CHECK(aio_read(&r) == 0);
   usleep(20000);
   CHECK(aio_cancel(p[0], &r) == AIO_CANCELED);
   siginfo_t info;
-  struct timespec t = {5, 0};
-  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(take_signal(&set, &info) == SIGRTMIN);
   CHECK(info.si_code == SI_ASYNCIO);
   CHECK(info.si_value.sival_int == 7107);
   CHECK(aio_error(&r) == ECANCELED && aio_return(&r) == -1);
@@ -136,17 +124,7 @@ static void on_list_done(union sigval v) {
   pthread_mutex_unlock(&list_mutex);
 }
 
-static int wait_list_calls(int n) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 5;
-  pthread_mutex_lock(&list_mutex);
-  while (list_calls < n && pthread_cond_timedwait(&list_cond, &list_mutex, &until) == 0) {
-  }
-  int got = list_calls;
-  pthread_mutex_unlock(&list_mutex);
-  return got;
-}
+static int wait_list_calls(int n) { return wait_for_count(&list_mutex, &list_cond, &list_calls, n); }
 
 /* A list's SIGEV_THREAD runs once, after its last member completed, on the library's notification
  * thread: two lists are notified on the same kernel thread (a thread per notification, as glibc
@@ -166,7 +144,7 @@ static void sigev_thread_for_a_list_runs_once_after_every_member_on_the_notifica
   for (int round = 0; round < 2; ++round) {
     fill_aiocb(&r1, p[0], a, 1, 0); /* the aiocbs of the last round are free again */
     r1.aio_lio_opcode = LIO_READ;
-    r2 = r1;
+    r2 = r1; /* a second reader of the same pipe */
     r2.aio_buf = b;
     struct aiocb* list[2] = {&r1, &r2};
     CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);

@@ -142,10 +142,7 @@ static void reads_at_and_past_the_end_of_a_cached_file_report_their_counts(void)
 }
 
 static void a_read_served_inline_sends_its_signal_with_si_asyncio_and_its_value(void) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  sigaddset(&set, SIGRTMIN);
-  sigprocmask(SIG_BLOCK, &set, &old);
+  sigset_t old, set = block_signal(SIGRTMIN, &old);
   int fd = patterned_file(8192);
   static char buf[4096];
   const int inline_expected = expect_inline(fd, buf, sizeof buf, 4096);
@@ -153,14 +150,11 @@ static void a_read_served_inline_sends_its_signal_with_si_asyncio_and_its_value(
   int marker = 0;
   struct aiocb r;
   fill_aiocb(&r, fd, buf, sizeof buf, 4096);
-  r.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
-  r.aio_sigevent.sigev_signo = SIGRTMIN;
-  r.aio_sigevent.sigev_value.sival_ptr = &marker;
+  notify_by_signal(&r.aio_sigevent, SIGRTMIN, (union sigval){.sival_ptr = &marker});
   CHECK(aio_read(&r) == 0);
   if (inline_expected) CHECK(aio_error(&r) == 0);
   siginfo_t info;
-  struct timespec t = {5, 0};
-  CHECK(sigtimedwait(&set, &info, &t) == SIGRTMIN);
+  CHECK(take_signal(&set, &info) == SIGRTMIN);
   CHECK(info.si_code == SI_ASYNCIO);
   CHECK(info.si_value.sival_ptr == &marker);
   CHECK(aio_error(&r) == 0 && aio_return(&r) == (ssize_t)sizeof buf);
@@ -198,17 +192,7 @@ static void reset_calls(int watching) {
   pthread_mutex_unlock(&calls_mutex);
 }
 
-static int wait_calls(int n) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 5;
-  pthread_mutex_lock(&calls_mutex);
-  while (calls < n && pthread_cond_timedwait(&calls_cond, &calls_mutex, &until) == 0) {
-  }
-  int got = calls;
-  pthread_mutex_unlock(&calls_mutex);
-  return got;
-}
+static int wait_calls(int n) { return wait_for_count(&calls_mutex, &calls_cond, &calls, n); }
 
 static void a_read_served_inline_runs_its_sigev_thread_function_on_the_notification_thread(void) {
   int fd = patterned_file(8192);

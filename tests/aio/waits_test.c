@@ -166,23 +166,15 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
   sa.sa_sigaction = on_list_signal;
   sa.sa_flags = SA_SIGINFO;
   CHECK(sigaction(SIGRTMIN + 1, &sa, NULL) == 0);
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGRTMIN + 1);
-  sigprocmask(SIG_BLOCK, &block, &old);
+  sigset_t old, block = block_signal(SIGRTMIN + 1, &old);
 
   int p[2];
   char a[1], b[1];
   struct aiocb r1, r2;
-  empty_pipe_read(p, &r1, a, 1);
-  r2 = r1; /* a second reader of the same pipe */
-  r2.aio_buf = b;
+  two_readers_of_one_pipe(p, &r1, &r2, a, b);
   struct aiocb* list[2] = {&r1, &r2};
   struct sigevent ev;
-  memset(&ev, 0, sizeof ev);
-  ev.sigev_notify = SIGEV_SIGNAL;
-  ev.sigev_signo = SIGRTMIN + 1;
-  ev.sigev_value.sival_int = 4242;
+  notify_by_signal(&ev, SIGRTMIN + 1, (union sigval){.sival_int = 4242});
   CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
   CHECK(write(p[1], "1", 1) == 1);
   const struct aiocb* one[2] = {&r1, &r2};
@@ -194,8 +186,7 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
   CHECK(write(p[1], "2", 1) == 1);
   CHECK(wait_one(&r1) == 0 && wait_one(&r2) == 0);
   siginfo_t info;
-  struct timespec t = {5, 0};
-  CHECK(sigtimedwait(&block, &info, &t) == SIGRTMIN + 1);
+  CHECK(take_signal(&block, &info) == SIGRTMIN + 1);
   CHECK(info.si_code == SI_ASYNCIO && info.si_value.sival_int == 4242);
   CHECK(aio_return(&r1) == 1 && aio_return(&r2) == 1);
   CHECK((a[0] == '1' && b[0] == '2') || (a[0] == '2' && b[0] == '1'));
@@ -204,28 +195,19 @@ static void lio_nowait_notifies_once_every_member_completed(void) {
 }
 
 static void a_lio_nowait_list_whose_members_are_cancelled_still_sends_its_notification(void) {
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGRTMIN + 1);
-  sigprocmask(SIG_BLOCK, &block, &old);
+  sigset_t old, block = block_signal(SIGRTMIN + 1, &old);
   int p[2];
   char a[1], b[1];
   struct aiocb r1, r2;
-  empty_pipe_read(p, &r1, a, 1);
-  r2 = r1; /* a second reader of the same pipe */
-  r2.aio_buf = b;
+  two_readers_of_one_pipe(p, &r1, &r2, a, b);
   struct aiocb* list[2] = {&r1, &r2};
   struct sigevent ev;
-  memset(&ev, 0, sizeof ev);
-  ev.sigev_notify = SIGEV_SIGNAL;
-  ev.sigev_signo = SIGRTMIN + 1;
-  ev.sigev_value.sival_int = 5151;
+  notify_by_signal(&ev, SIGRTMIN + 1, (union sigval){.sival_int = 5151});
   CHECK(lio_listio(LIO_NOWAIT, list, 2, &ev) == 0);
   usleep(20000);
   CHECK(aio_cancel(p[0], NULL) == AIO_CANCELED);
   siginfo_t info;
-  struct timespec t = {5, 0};
-  CHECK(sigtimedwait(&block, &info, &t) == SIGRTMIN + 1);
+  CHECK(take_signal(&block, &info) == SIGRTMIN + 1);
   CHECK(info.si_code == SI_ASYNCIO && info.si_value.sival_int == 5151);
   CHECK(aio_error(&r1) == ECANCELED && aio_return(&r1) == -1);
   CHECK(aio_error(&r2) == ECANCELED && aio_return(&r2) == -1);
@@ -239,9 +221,7 @@ static void lio_wait_interrupted_by_a_signal_is_eintr_and_its_members_still_comp
   int p[2];
   char a[1], b[1];
   struct aiocb r1, r2;
-  empty_pipe_read(p, &r1, a, 1);
-  r2 = r1; /* a second reader of the same pipe */
-  r2.aio_buf = b;
+  two_readers_of_one_pipe(p, &r1, &r2, a, b);
   struct aiocb* list[2] = {&r1, &r2};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
