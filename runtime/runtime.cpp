@@ -190,7 +190,7 @@ runtime::runtime(runtime_config config)
   unsigned count = config_.shards ? config_.shards : static_cast<unsigned>(cpus.size());
   workers_ = std::make_unique<emulation::worker_pool>(
       config_.pool_threads ? config_.pool_threads : default_pool_threads(static_cast<unsigned>(cpus.size())),
-      config_.pool_queue_capacity);
+      config_.pool_queue_capacity, config_.pool_idle_timeout);
   directory_.assign(count, nullptr);
 
   if (config_.pin_shards) pin_to(cpus[0]);
@@ -311,14 +311,14 @@ runtime::loop_info runtime::loop(unsigned index) const {
 }
 
 runtime::pool_info runtime::pool() const noexcept {
-  return {workers_->threads(), workers_->capacity(), workers_->high_water()};
+  return {workers_->threads(), workers_->started(), workers_->capacity(), workers_->high_water()};
 }
 
 std::string runtime::format_stats() const {
   std::string out = fmt::format("backend {}: {}\n", backend_name(backend()), backend_reason());
   pool_info p = pool();
-  out += fmt::format("thread pool: {} workers, queue bound {}, deepest queue {}\n", p.threads, p.queue_capacity,
-                     p.queue_high_water);
+  out += fmt::format("thread pool: up to {} workers ({} started), queue bound {}, deepest queue {}\n", p.threads,
+                     p.started, p.queue_capacity, p.queue_high_water);
   for (unsigned i = 0; i < shards(); ++i) {
     backend_stats s = stats(i);
     loop_info l = loop(i);

@@ -5,7 +5,11 @@
 #include "io/backend/backend.hpp"
 #include "io/backend/request_table.hpp"
 
+#include "sched/base/log.hpp"
+
 #include <couring/assert.hpp>
+
+#include <fmt/core.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -46,21 +50,11 @@ bool cancel_requested_on_this_worker() noexcept {
   return running_state && (running_state->load(std::memory_order_acquire) & interrupt_bit);
 }
 
-worker_pool::worker_pool(unsigned threads, std::size_t queue_capacity)
-    : capacity_(std::max<std::size_t>(queue_capacity, 1)) {
-  threads = std::max(threads, 1u);
+worker_pool::worker_pool(unsigned max_threads, std::size_t queue_capacity, std::chrono::milliseconds idle_timeout)
+    : capacity_(std::max<std::size_t>(queue_capacity, 1)),
+      slots_(std::max(max_threads, 1u)),
+      idle_timeout_(idle_timeout) {
   install_interrupt_handler();
-  // Workers never take process signals (those belong to signalfds and user handlers), except the
-  // one couring sends to interrupt a waiting lock.
-  sigset_t all, previous;
-  sigfillset(&all);
-  sigdelset(&all, worker_interrupt_signal());
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  threads_.reserve(threads);
-  running_.assign(threads, nullptr);  // before any worker can look at it
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  for (auto& t : threads_) native_.push_back(t.native_handle());
 }
 
 worker_pool::~worker_pool() { stop(); }
@@ -72,9 +66,61 @@ void worker_pool::stop() noexcept {
     stopping_ = true;
   }
   work_available_.notify_all();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
+  // No op can arrive any more (the shards have stopped), so no worker starts meanwhile.
+  for (slot& s : slots_) {
+    if (s.thread.joinable()) s.thread.join();
   }
+}
+
+unsigned worker_pool::started() const noexcept {
+  std::lock_guard lock(mutex_);
+  return live_;
+}
+
+void worker_pool::start_worker(unsigned index) noexcept {
+  std::thread exited;
+  {
+    std::lock_guard lock(mutex_);
+    exited = std::move(slots_[index].thread);
+  }
+  if (exited.joinable()) exited.join();  // the slot's last worker, already gone or on its way out
+
+  // Workers never take process signals (those belong to signalfds and user handlers), except the
+  // one couring sends to interrupt a waiting lock; a thread inherits its creator's mask.
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigdelset(&all, worker_interrupt_signal());
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  bool failed = false;
+  {
+    // Under the lock, so that the thread object is in its slot before the worker could exit.
+    std::lock_guard lock(mutex_);
+    try {
+      slots_[index].thread = std::thread([this, index] { worker_main(index); });
+    } catch (const std::system_error& e) {
+      slots_[index].alive = false;
+      --live_;
+      failed = true;
+      detail::log_error(fmt::format("cannot start a thread-pool worker ({}); {} worker(s) running", e.what(), live_));
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (failed) fail_queued_for_want_of_workers();
+}
+
+void worker_pool::fail_queued_for_want_of_workers() noexcept {
+  std::vector<op_base*> failed;
+  {
+    std::lock_guard lock(mutex_);
+    if (live_ > 0) return;  // a running worker will take them
+    while (op_base* op = pop_locked()) {
+      state_of(*op).worker_state.store(state_done, std::memory_order_relaxed);
+      failed.push_back(op);
+    }
+    post_space_waiters_locked();
+  }
+  // What aio_read reports when the system lacks the resources to queue a request.
+  for (op_base* op : failed) complete_from_worker(*op, -EAGAIN);
 }
 
 std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {
@@ -85,7 +131,9 @@ std::size_t worker_pool::slot_of(std::uint16_t ioprio) noexcept {
 }
 
 bool worker_pool::try_enqueue(op_base& op) noexcept {
-  bool wake;
+  bool wake = false;
+  unsigned start = 0;
+  bool grow = false;
   {
     std::lock_guard lock(mutex_);
     if (queued_ >= capacity_) return false;
@@ -98,12 +146,21 @@ bool worker_pool::try_enqueue(op_base& op) noexcept {
     e.worker_state.store(state_queued, std::memory_order_relaxed);
     ++queued_;
     high_water_ = std::max(high_water_, queued_);
-    // Nobody idle: every worker will look at the queue again before it sleeps. A notify already
-    // on its way: the worker it wakes passes the wakeup on if it leaves ops behind.
-    wake = idle_ > 0 && !waking_;
-    if (wake) waking_ = true;
+    // A notify already on its way: the worker it wakes passes the wakeup on if it leaves ops
+    // behind. Nobody idle: every live worker looks at the queue again before it sleeps, and
+    // another one starts if the limit allows.
+    if (idle_ > 0) {
+      wake = !waking_;
+      if (wake) waking_ = true;
+    } else if (live_ < slots_.size()) {
+      while (slots_[start].alive) ++start;
+      slots_[start].alive = true;
+      ++live_;
+      grow = true;
+    }
   }
   if (wake) work_available_.notify_one();
+  if (grow) start_worker(start);
   return true;
 }
 
@@ -143,7 +200,7 @@ worker_pool::cancel_outcome worker_pool::cancel(op_base& op) noexcept {
       case state_running | interrupt_bit:
         if (kind_of(op).facts.interruptible) {
           e.worker_state.store(state_running | interrupt_bit, std::memory_order_release);
-          pthread_kill(native_[e.worker], worker_interrupt_signal());
+          pthread_kill(slots_[e.worker].native, worker_interrupt_signal());
           outcome = cancel_outcome::interrupting;
         } else {
           outcome = cancel_outcome::running;
@@ -199,8 +256,8 @@ std::vector<op_base*> worker_pool::take_all_of_locked(const scheduler& owner) {
 std::vector<op_base*> worker_pool::running_of(const scheduler& owner) {
   std::vector<op_base*> ops;
   std::lock_guard lock(mutex_);
-  for (op_base* op : running_)
-    if (op && &op->owner->loop() == &owner) ops.push_back(op);
+  for (const slot& s : slots_)
+    if (s.running && &s.running->owner->loop() == &owner) ops.push_back(s.running);
   return ops;
 }
 
@@ -210,6 +267,10 @@ std::size_t worker_pool::high_water() const noexcept {
 }
 
 void worker_pool::worker_main(unsigned index) noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    slots_[index].native = pthread_self();  // before it runs an op a cancel could interrupt
+  }
   for (;;) {
     op_base* op;
     bool chain = false;
@@ -217,11 +278,20 @@ void worker_pool::worker_main(unsigned index) noexcept {
       std::unique_lock lock(mutex_);
       while (!stopping_ && queued_ == 0) {
         ++idle_;
-        work_available_.wait(lock);
+        const bool timed_out = work_available_.wait_for(lock, idle_timeout_) == std::cv_status::timeout;
         --idle_;
         waking_ = false;  // whoever woke (even spuriously) re-checks the queue, so the next notify may go
+        if (timed_out && !stopping_ && queued_ == 0) {
+          slots_[index].alive = false;  // idle too long: the next op that finds nobody idle starts one
+          --live_;
+          return;
+        }
       }
-      if (queued_ == 0) return;  // stopping and nothing left
+      if (queued_ == 0) {  // stopping and nothing left
+        slots_[index].alive = false;
+        --live_;
+        return;
+      }
       op = pop_locked();
       if (queued_ > 0 && idle_ > 0 && !waking_) {  // pass the wakeup on: ops are still waiting
         waking_ = true;
@@ -229,7 +299,7 @@ void worker_pool::worker_main(unsigned index) noexcept {
       }
       state_of(*op).worker_state.store(state_running, std::memory_order_relaxed);
       state_of(*op).worker = index;  // who to signal if a cancel interrupts it
-      running_[index] = op;
+      slots_[index].running = op;
       post_space_waiters_locked();
     }
     if (chain) work_available_.notify_one();
@@ -245,7 +315,7 @@ void worker_pool::worker_main(unsigned index) noexcept {
     {
       std::lock_guard lock(mutex_);
       state_of(*op).worker_state.store(state_done, std::memory_order_relaxed);
-      running_[index] = nullptr;
+      slots_[index].running = nullptr;
     }
     // The op may be resumed and destroyed as soon as it is pushed: touch nothing of it afterwards.
     complete_from_worker(*op, res);

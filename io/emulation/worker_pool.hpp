@@ -1,5 +1,7 @@
-// worker_pool: the POSIX-AIO emulation's threads. A fixed number of workers take queued ops,
-// highest priority first, and run each as one blocking syscall. The queue is bounded: a full
+// worker_pool: the POSIX-AIO emulation's threads. Workers take queued ops, highest priority
+// first, and run each as one blocking syscall. They start on demand: an op that arrives when no
+// worker is idle starts one, up to the limit, and a worker idle for `idle_timeout` exits, so a
+// program that never needs a worker runs none. The queue is bounded: a full
 // queue refuses an op and the submitting backend keeps it parked (it lives in its coroutine
 // frame, so parking costs no memory) until notify_when_space() tells it room was made.
 //
@@ -13,6 +15,7 @@
 #include <couring/work_item.hpp>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +28,7 @@ namespace couring::emulation {
 
 class worker_pool {
  public:
-  worker_pool(unsigned threads, std::size_t queue_capacity);
+  worker_pool(unsigned max_threads, std::size_t queue_capacity, std::chrono::milliseconds idle_timeout);
   ~worker_pool();  // stop()s
 
   // Ends and joins the workers (idempotent); the queue must be empty. Afterwards no worker can be
@@ -60,7 +63,8 @@ class worker_pool {
   // The ops of `owner` that workers are running now (their completions are still to come).
   std::vector<op_base*> running_of(const scheduler& owner);
 
-  unsigned threads() const noexcept { return static_cast<unsigned>(threads_.size()); }
+  unsigned threads() const noexcept { return static_cast<unsigned>(slots_.size()); }  // the limit
+  unsigned started() const noexcept;  // workers alive now
   std::size_t capacity() const noexcept { return capacity_; }
   // The largest queue length ever seen: a test reads it to prove the bound held.
   std::size_t high_water() const noexcept;
@@ -81,6 +85,10 @@ class worker_pool {
   };
 
   void worker_main(unsigned index) noexcept;
+  // Starts a worker in slot `index`, reserved (alive) by the caller under the lock.
+  void start_worker(unsigned index) noexcept;
+  // No worker could be started and none is alive: what is queued fails as the kernel would say.
+  void fail_queued_for_want_of_workers() noexcept;
   op_base* pop_locked() noexcept;
   void unlink_locked(op_base& op) noexcept;
   void post_space_waiters_locked() noexcept;
@@ -101,9 +109,16 @@ class worker_pool {
   unsigned idle_ = 0;     // workers blocked in work_available_.wait()
   bool waking_ = false;   // a notify is on its way to one of them
   std::vector<space_waiter> space_waiters_;
-  std::vector<std::thread> threads_;
-  std::vector<pthread_t> native_;   // to signal a worker whose syscall a cancel interrupts
-  std::vector<op_base*> running_;   // by worker index, under mutex_; nullptr when idle
+
+  struct slot {
+    std::thread thread;         // joined by whoever reuses the slot, or by stop()
+    pthread_t native{};         // to signal a worker whose syscall a cancel interrupts
+    op_base* running = nullptr;
+    bool alive = false;         // reserved or running; false once its worker has exited
+  };
+  std::vector<slot> slots_;     // one per possible worker; under mutex_
+  unsigned live_ = 0;           // slots alive
+  std::chrono::milliseconds idle_timeout_;
 };
 
 // The signal that interrupts a worker's interruptible syscall (SIGRTMIN + 5). Its handler does

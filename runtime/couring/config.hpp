@@ -12,6 +12,7 @@
 #include <couring/log.hpp>
 #include <couring/scheduler.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -58,8 +59,11 @@ struct runtime_config {
   bool uring_msg_ring_wakeups = true;
 
   // Thread pool (used by the thread-pool backend, and by io_uring for opcodes the kernel lacks).
-  unsigned pool_threads = 0;                // 0: 4 per CPU the process may use, at least 16
+  // Workers start when ops arrive and none is idle, up to pool_threads; one idle for
+  // pool_idle_timeout exits. A program that never needs a worker runs none.
+  unsigned pool_threads = 0;                // at most; 0: 4 per CPU the process may use, at least 16
   std::size_t pool_queue_capacity = 4096;   // queued blocking ops; more wait, parked, at their shard
+  std::chrono::milliseconds pool_idle_timeout{10'000};
 
   // Exceptions escaping detached tasks; empty: log and rethrow from run().
   unhandled_exception_handler on_unhandled_exception;

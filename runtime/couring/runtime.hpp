@@ -116,9 +116,11 @@ class runtime {
   // A printable multi-line summary of every shard's statistics.
   std::string format_stats() const;
 
-  // The thread pool: its size, its queue bound, and the deepest the queue has been.
+  // The thread pool: its size (the most workers it starts), the workers alive now, its queue
+  // bound, and the deepest the queue has been.
   struct pool_info {
     unsigned threads;
+    unsigned started;
     std::size_t queue_capacity;
     std::size_t queue_high_water;
   };

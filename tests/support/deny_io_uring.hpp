@@ -8,4 +8,8 @@ namespace couring::testing {
 // Returns 0, or -errno if the filter could not be installed.
 int deny_io_uring(int error) noexcept;
 
+// The same for creating threads (clone, clone3): pthread_create then fails with `error`, as it
+// does when a container's pids limit is reached. For a test of what couring does without workers.
+int deny_thread_creation(int error) noexcept;
+
 }  // namespace couring::testing
